@@ -1,0 +1,93 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Error is an error with the HTTP status and message the client sees. Handlers return
+// it; errorHandler is the one place that turns any error into a response.
+type Error struct {
+	Status int
+	Msg    string
+	// Err is the cause, logged but never shown to the client.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %v", e.Status, e.Msg, e.Err)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Msg)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// errorf returns an Error with status and a formatted message for the client.
+func errorf(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Msg: fmt.Sprintf(format, args...)}
+}
+
+// errorBody is the one JSON shape of every error: a non-zero code and a message.
+type errorBody struct {
+	Code int    `json:"code"`
+	Msg  string `json:"msg"`
+}
+
+// errorHandler maps err to a status and the JSON error body. Errors that are not an
+// *Error or an echo.HTTPError are the server's fault: they are logged and answered with
+// a 500 that reveals nothing of the cause.
+func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		var (
+			apiErr  *Error
+			echoErr *echo.HTTPError
+			body    errorBody
+		)
+		switch {
+		case errors.As(err, &apiErr):
+			body = errorBody{Code: apiErr.Status, Msg: apiErr.Msg}
+			if apiErr.Status >= 500 {
+				log.Error("request failed", "method", c.Request().Method, "path", c.Path(),
+					"status", apiErr.Status, "err", err, "request_id", requestID(c))
+			}
+		case errors.As(err, &echoErr):
+			body = errorBody{Code: echoErr.Code, Msg: http.StatusText(echoErr.Code)}
+			if m, ok := echoErr.Message.(string); ok && echoErr.Code < 500 {
+				body.Msg = m
+			}
+		case errors.Is(err, context.Canceled):
+			// The client went away; nobody reads the answer.
+			body = errorBody{Code: 499, Msg: "client closed request"}
+		default:
+			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err,
+				"request_id", requestID(c))
+			body = errorBody{Code: http.StatusInternalServerError, Msg: "internal error"}
+		}
+		status := body.Code
+		if status == 499 {
+			status = http.StatusBadRequest
+		}
+		if c.Request().Method == http.MethodHead {
+			err = c.NoContent(status)
+		} else {
+			err = c.JSON(status, body)
+		}
+		if err != nil {
+			log.Debug("write error response", "err", err)
+		}
+	}
+}
+
+// requestID is the id the RequestID middleware put on the response.
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"monitor/task"
+)
+
+var (
+	reportsAccepted = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "monitor_reports_accepted_total", Help: "Reports acknowledged to terminals (durably enqueued).",
+	})
+	reportsRejected = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "monitor_reports_rejected_total", Help: "Reports refused, by HTTP status.",
+	}, []string{"status"})
+	enqueueSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name: "monitor_enqueue_seconds", Help: "Time to enqueue one report on Redis.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
+	})
+)
+
+// bodyPool recycles request body buffers on the hot path.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// statusReply is the answer to a terminal: cmd is the command word (0 nothing to do,
+// 1 upload logs) and cmdId names the command when there is one.
+type statusReply struct {
+	Code  int    `json:"code"`
+	Msg   string `json:"msg"`
+	Cmd   int    `json:"cmd"`
+	CmdID uint64 `json:"cmdId"`
+}
+
+// statusUpload accepts one terminal report. It answers 200 only after the report is on
+// Redis, so an acknowledged report is never lost; anything refused enqueues nothing.
+func (s *Server) statusUpload(c echo.Context) error {
+	err := s.acceptReport(c)
+	if err != nil {
+		var apiErr *Error
+		status := http.StatusInternalServerError
+		if errors.As(err, &apiErr) {
+			status = apiErr.Status
+		}
+		reportsRejected.WithLabelValues(strconv.Itoa(status)).Inc()
+	}
+	return err
+}
+
+func (s *Server) acceptReport(c echo.Context) error {
+	req := c.Request()
+	if ct := req.Header.Get(echo.HeaderContentType); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != echo.MIMEApplicationJSON {
+			return errorf(http.StatusUnsupportedMediaType, "Content-Type: want application/json, got %q", clip(ct))
+		}
+	}
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			bodyPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if err := readBody(buf, req, s.cfg.MaxBodyBytes); err != nil {
+		return err
+	}
+	r, err := DecodeReport(buf.Bytes())
+	if err != nil {
+		return &Error{Status: http.StatusBadRequest, Msg: err.Error()}
+	}
+	r.AcceptedAt = time.Now().UTC().Truncate(time.Microsecond)
+
+	start := time.Now()
+	if _, err := s.queue.EnqueueContext(req.Context(), task.NewStatusReportTask(&r, s.cfg.IngestGroups)); err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Msg: "queue unavailable, nothing was accepted: retry later", Err: err}
+	}
+	enqueueSeconds.Observe(time.Since(start).Seconds())
+	reportsAccepted.Inc()
+	return c.JSON(http.StatusOK, statusReply{Msg: "ok"})
+}
+
+// readBody reads at most limit bytes of the request body into buf; a larger body is a 413.
+func readBody(buf *bytes.Buffer, req *http.Request, limit int64) error {
+	if req.ContentLength > limit {
+		return errorf(http.StatusRequestEntityTooLarge, "body: %d bytes is over the limit of %d", req.ContentLength, limit)
+	}
+	n, err := buf.ReadFrom(io.LimitReader(req.Body, limit+1))
+	if err != nil {
+		return &Error{Status: http.StatusBadRequest, Msg: "body: could not be read", Err: fmt.Errorf("read body: %w", err)}
+	}
+	if n > limit {
+		return errorf(http.StatusRequestEntityTooLarge, "body: over the limit of %d bytes", limit)
+	}
+	return nil
+}

@@ -1,0 +1,336 @@
+// Package config loads the one configuration struct that every role of monitor shares.
+//
+// Values come from a YAML file whose keys are the lower-case environment names without
+// the MONITOR_ prefix (http_addr, redis_addr, …), and every key can be overridden by its
+// MONITOR_… environment variable. Defaults are filled with cmp.Or after loading, and
+// Validate names the first bad key.
+package config
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultFile is read when -f is not given and the file exists.
+const DefaultFile = "config/monitor.yaml"
+
+// Config is the whole configuration of a monitor process. The yaml tag of each field is
+// also its environment name: MONITOR_ followed by the tag in upper case.
+type Config struct {
+	HTTPAddr      string `yaml:"http_addr"`
+	RedisAddr     string `yaml:"redis_addr"`
+	RedisPassword string `yaml:"redis_password"`
+	RedisDB       int    `yaml:"redis_db"`
+	MySQLDSN      string `yaml:"mysql_dsn"`
+	// DataDir holds the embedded SQLite file when no MySQL DSN is configured.
+	DataDir string `yaml:"data_dir"`
+
+	OperatorToken string `yaml:"operator_token"`
+	// ReadOnlyToken, when set, is a second operator secret that may read but not change anything.
+	ReadOnlyToken string  `yaml:"readonly_token"`
+	DeviceAuth    string  `yaml:"device_auth"`
+	DeviceKeys    string  `yaml:"device_keys"`
+	DeviceRate    float64 `yaml:"device_rate"`
+	DeviceBurst   int     `yaml:"device_burst"`
+
+	// MaxBodyBytes limits a status report; LogMaxBytes limits one uploaded log file.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	LogMaxBytes  int64 `yaml:"log_max_bytes"`
+
+	// IngestGroups is the number of asynq groups reports are sharded over by a hash of sn.
+	// One group drains at most GroupMaxSize reports per aggregation check (about a second).
+	IngestGroups      int           `yaml:"ingest_groups"`
+	GroupMaxSize      int           `yaml:"group_max_size"`
+	GroupMaxDelay     time.Duration `yaml:"group_max_delay"`
+	GroupGracePeriod  time.Duration `yaml:"group_grace_period"`
+	WorkerConcurrency int           `yaml:"worker_concurrency"`
+	// BatchRetryFor is how long a failing batch keeps being retried before it is archived.
+	BatchRetryFor time.Duration `yaml:"batch_retry_for"`
+
+	OfflineAfter    time.Duration `yaml:"offline_after"`
+	SweepEvery      string        `yaml:"sweep_every"`
+	Timezone        string        `yaml:"timezone"`
+	AlertWebhookURL string        `yaml:"alert_webhook_url"`
+	LogDir          string        `yaml:"log_dir"`
+	LogPullEvery    string        `yaml:"log_pull_every"`
+	LogPullSelect   string        `yaml:"log_pull_select"`
+
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	LogLevel        string        `yaml:"log_level"`
+}
+
+// EnvPrefix starts the name of every environment override.
+const EnvPrefix = "MONITOR_"
+
+// Load reads path (or DefaultFile when path is empty and that file exists), applies the
+// MONITOR_… variables from environ, fills defaults and validates the result.
+func Load(path string, environ []string) (*Config, error) {
+	var c Config
+	explicit := path != ""
+	path = cmp.Or(path, DefaultFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		// An empty file decodes as io.EOF and counts as an empty config.
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	case explicit || !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	if err := c.applyEnv(environ); err != nil {
+		return nil, err
+	}
+	c.fillDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Default returns the configuration with every default filled and no file or environment read.
+func Default() *Config {
+	var c Config
+	c.fillDefaults()
+	return &c
+}
+
+func (c *Config) fillDefaults() {
+	c.HTTPAddr = cmp.Or(c.HTTPAddr, ":8888")
+	c.DataDir = cmp.Or(c.DataDir, "./data")
+	c.DeviceAuth = cmp.Or(c.DeviceAuth, "off")
+	c.DeviceRate = cmp.Or(c.DeviceRate, 1)
+	c.DeviceBurst = cmp.Or(c.DeviceBurst, 10)
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, 64<<10)
+	c.LogMaxBytes = cmp.Or(c.LogMaxBytes, 32<<20)
+	c.IngestGroups = cmp.Or(c.IngestGroups, 16)
+	c.GroupMaxSize = cmp.Or(c.GroupMaxSize, 2000)
+	c.GroupMaxDelay = cmp.Or(c.GroupMaxDelay, 2*time.Second)
+	c.GroupGracePeriod = cmp.Or(c.GroupGracePeriod, time.Second)
+	c.WorkerConcurrency = cmp.Or(c.WorkerConcurrency, 8)
+	c.BatchRetryFor = cmp.Or(c.BatchRetryFor, 2*time.Hour)
+	c.OfflineAfter = cmp.Or(c.OfflineAfter, 30*time.Minute)
+	c.SweepEvery = cmp.Or(c.SweepEvery, "1m")
+	c.Timezone = cmp.Or(c.Timezone, "Local")
+	c.LogDir = cmp.Or(c.LogDir, "./data/logs")
+	c.LogPullSelect = cmp.Or(c.LogPullSelect, "all")
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 25*time.Second)
+	c.LogLevel = cmp.Or(c.LogLevel, "info")
+}
+
+// Embedded reports whether neither Redis nor MySQL is configured, so both run in-process.
+func (c *Config) Embedded() bool { return c.RedisAddr == "" && c.MySQLDSN == "" }
+
+// External reports whether Redis or MySQL is a real server, which makes the operator token mandatory.
+func (c *Config) External() bool { return c.RedisAddr != "" || c.MySQLDSN != "" }
+
+// KeyError names the configuration key that holds a bad value.
+type KeyError struct {
+	Key string // the environment name, e.g. MONITOR_DEVICE_RATE
+	Msg string
+}
+
+func (e *KeyError) Error() string { return e.Key + ": " + e.Msg }
+
+func bad(key, format string, args ...any) error {
+	return &KeyError{Key: EnvPrefix + strings.ToUpper(key), Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate returns an error naming the first key whose value cannot work.
+func (c *Config) Validate() error {
+	if c.RedisAddr != "" {
+		if _, port, ok := strings.Cut(c.RedisAddr, ":"); !ok || port == "" {
+			return bad("redis_addr", "%q is not host:port", c.RedisAddr)
+		}
+	}
+	if c.RedisDB < 0 || c.RedisDB > 15 {
+		return bad("redis_db", "%d is not a Redis db index (0-15)", c.RedisDB)
+	}
+	if c.MySQLDSN != "" && !strings.Contains(c.MySQLDSN, "/") {
+		return bad("mysql_dsn", "%q is not a go-sql-driver DSN like root@tcp(127.0.0.1:3306)/monitor?parseTime=true", redactDSN(c.MySQLDSN))
+	}
+	if c.External() && c.OperatorToken == "" {
+		return bad("operator_token", "is required when Redis or MySQL is external")
+	}
+	if c.OperatorToken != "" && len(c.OperatorToken) < 16 {
+		return bad("operator_token", "is too short (at least 16 characters)")
+	}
+	if c.ReadOnlyToken != "" && (len(c.ReadOnlyToken) < 16 || c.ReadOnlyToken == c.OperatorToken) {
+		return bad("readonly_token", "must be at least 16 characters and differ from the operator token")
+	}
+	switch c.DeviceAuth {
+	case "off":
+	case "tenant-key":
+		keys, err := ParseDeviceKeys(c.DeviceKeys)
+		if err != nil {
+			return bad("device_keys", "%v", err)
+		}
+		if len(keys) == 0 {
+			return bad("device_keys", "is empty but MONITOR_DEVICE_AUTH is tenant-key")
+		}
+	default:
+		return bad("device_auth", "%q is not off or tenant-key", c.DeviceAuth)
+	}
+	if c.DeviceRate <= 0 {
+		return bad("device_rate", "%v must be a positive number of reports per second", c.DeviceRate)
+	}
+	if c.DeviceBurst < 1 {
+		return bad("device_burst", "%d must be at least 1", c.DeviceBurst)
+	}
+	if c.MaxBodyBytes < 1024 {
+		return bad("max_body_bytes", "%d is below 1024", c.MaxBodyBytes)
+	}
+	if c.LogMaxBytes < 1 {
+		return bad("log_max_bytes", "%d must be positive", c.LogMaxBytes)
+	}
+	if c.IngestGroups < 1 || c.IngestGroups > 1024 {
+		return bad("ingest_groups", "%d is not between 1 and 1024", c.IngestGroups)
+	}
+	// 4000 rows × 16 columns stays under MySQL's 65535 placeholders per statement.
+	if c.GroupMaxSize < 1 || c.GroupMaxSize > 4000 {
+		return bad("group_max_size", "%d is not between 1 and 4000", c.GroupMaxSize)
+	}
+	if c.GroupGracePeriod < time.Second {
+		return bad("group_grace_period", "%v is below asynq's minimum of 1s", c.GroupGracePeriod)
+	}
+	if c.GroupMaxDelay < 0 {
+		return bad("group_max_delay", "%v is negative", c.GroupMaxDelay)
+	}
+	if c.WorkerConcurrency < 1 {
+		return bad("worker_concurrency", "%d must be at least 1", c.WorkerConcurrency)
+	}
+	if c.BatchRetryFor < time.Minute {
+		return bad("batch_retry_for", "%v is below 1m", c.BatchRetryFor)
+	}
+	if c.OfflineAfter < time.Minute {
+		return bad("offline_after", "%v is below 1m", c.OfflineAfter)
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil {
+		return bad("timezone", "%q is not a known time zone", c.Timezone)
+	}
+	if c.AlertWebhookURL != "" {
+		u, err := url.Parse(c.AlertWebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("alert_webhook_url", "%q is not an http(s) URL", c.AlertWebhookURL)
+		}
+	}
+	if c.ShutdownTimeout <= 0 {
+		return bad("shutdown_timeout", "%v must be positive", c.ShutdownTimeout)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// ParseDeviceKeys parses "tenant:key" pairs separated by commas into a map from tenant to key.
+func ParseDeviceKeys(s string) (map[uint32]string, error) {
+	keys := make(map[uint32]string)
+	for pair := range strings.SplitSeq(s, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		t, k, ok := strings.Cut(pair, ":")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q is not tenant:key", redactPair(pair))
+		}
+		tenant, err := strconv.ParseUint(strings.TrimSpace(t), 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %q is not a non-negative 32-bit number", t)
+		}
+		if _, dup := keys[uint32(tenant)]; dup {
+			return nil, fmt.Errorf("tenant %d has two keys", tenant)
+		}
+		keys[uint32(tenant)] = k
+	}
+	return keys, nil
+}
+
+// redactPair keeps a device key out of error messages.
+func redactPair(pair string) string {
+	if t, _, ok := strings.Cut(pair, ":"); ok {
+		return t + ":***"
+	}
+	return "***"
+}
+
+// redactDSN keeps a database password out of error messages.
+func redactDSN(dsn string) string {
+	at := strings.LastIndex(dsn, "@")
+	if at < 0 {
+		return dsn
+	}
+	if u, _, ok := strings.Cut(dsn[:at], ":"); ok {
+		return u + ":***" + dsn[at:]
+	}
+	return dsn
+}
+
+// applyEnv overrides fields from MONITOR_… variables; a value that does not parse names its variable.
+func (c *Config) applyEnv(environ []string) error {
+	env := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, EnvPrefix) {
+			env[k] = v
+		}
+	}
+	rv := reflect.ValueOf(c).Elem()
+	rt := rv.Type()
+	for i := range rt.NumField() {
+		tag := rt.Field(i).Tag.Get("yaml")
+		name := EnvPrefix + strings.ToUpper(tag)
+		raw, ok := env[name]
+		if !ok {
+			continue
+		}
+		f := rv.Field(i)
+		switch f.Interface().(type) {
+		case string:
+			f.SetString(raw)
+		case int:
+			n, err := strconv.Atoi(strings.TrimSpace(raw))
+			if err != nil {
+				return &KeyError{Key: name, Msg: fmt.Sprintf("%q is not a whole number", raw)}
+			}
+			f.SetInt(int64(n))
+		case int64:
+			n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+			if err != nil {
+				return &KeyError{Key: name, Msg: fmt.Sprintf("%q is not a whole number", raw)}
+			}
+			f.SetInt(n)
+		case float64:
+			x, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
+			if err != nil {
+				return &KeyError{Key: name, Msg: fmt.Sprintf("%q is not a number", raw)}
+			}
+			f.SetFloat(x)
+		case time.Duration:
+			d, err := time.ParseDuration(strings.TrimSpace(raw))
+			if err != nil {
+				return &KeyError{Key: name, Msg: fmt.Sprintf("%q is not a duration like 30s or 5m", raw)}
+			}
+			f.SetInt(int64(d))
+		default:
+			panic("config: unsupported field type for " + name)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+// Package store opens the two backends, Redis and the SQL database, either the real
+// servers named in the config or embedded in-process stand-ins for trying monitor out.
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/glebarez/sqlite"
+	"github.com/go-sql-driver/mysql"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"monitor/config"
+)
+
+// Redis is a connection to Redis: the options asynq needs and a go-redis client for the
+// few things monitor does on Redis itself.
+type Redis struct {
+	Opt    asynq.RedisClientOpt
+	Client *redis.Client
+	// embedded is the in-process server when no Redis address is configured.
+	embedded *miniredis.Miniredis
+}
+
+// Embedded reports whether this is the in-process Redis, which keeps nothing on restart.
+func (r *Redis) Embedded() bool { return r.embedded != nil }
+
+// Close closes the client and stops the embedded server, if any.
+func (r *Redis) Close() error {
+	err := r.Client.Close()
+	if r.embedded != nil {
+		r.embedded.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("close redis: %w", err)
+	}
+	return nil
+}
+
+// OpenRedis connects to cfg.RedisAddr, or starts an embedded Redis on a loopback port when it is empty.
+func OpenRedis(ctx context.Context, cfg *config.Config) (*Redis, error) {
+	r := &Redis{}
+	addr := cfg.RedisAddr
+	if addr == "" {
+		m, err := miniredis.Run()
+		if err != nil {
+			return nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		r.embedded = m
+		addr = m.Addr()
+	}
+	// The pool must cover the API's concurrent enqueues; asynq's default of 10 per CPU is
+	// too small for a few hundred terminal connections on a 2-core machine.
+	r.Opt = asynq.RedisClientOpt{Addr: addr, Password: cfg.RedisPassword, DB: cfg.RedisDB, PoolSize: 128}
+	r.Client = redis.NewClient(&redis.Options{Addr: addr, Password: cfg.RedisPassword, DB: cfg.RedisDB, PoolSize: 128})
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := r.Client.Ping(pingCtx).Err(); err != nil {
+		if cerr := r.Close(); cerr != nil {
+			err = fmt.Errorf("%w (and %v)", err, cerr)
+		}
+		return nil, fmt.Errorf("redis %s: %w", addr, err)
+	}
+	return r, nil
+}
+
+// OpenDB opens the MySQL database of cfg.MySQLDSN, or an SQLite file under cfg.DataDir
+// when it is empty. It does not migrate.
+func OpenDB(ctx context.Context, cfg *config.Config, log *slog.Logger) (*gorm.DB, error) {
+	gcfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false,
+	}
+	var db *gorm.DB
+	var err error
+	if cfg.MySQLDSN != "" {
+		dsn, derr := MySQLDSN(cfg.MySQLDSN)
+		if derr != nil {
+			return nil, derr
+		}
+		db, err = gorm.Open(gormmysql.Open(dsn), gcfg)
+	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		path := filepath.Join(cfg.DataDir, "monitor.db")
+		db, err = gorm.Open(sqlite.Open(SQLiteDSN(path)), gcfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if db.Dialector.Name() == "sqlite" {
+		// SQLite has one writer; one connection turns lock errors into waiting.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(32)
+		sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		if cerr := sqlDB.Close(); cerr != nil {
+			log.Warn("close database after failed ping", "err", cerr)
+		}
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	return db, nil
+}
+
+// SQLiteDSN returns the DSN of an SQLite file with WAL and a busy timeout.
+func SQLiteDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+}
+
+// MySQLDSN normalises a go-sql-driver DSN: times are parsed as UTC, and parameters are
+// interpolated client-side so a multi-row INSERT is one round trip, not prepare+exec+close.
+func MySQLDSN(dsn string) (string, error) {
+	mc, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "", fmt.Errorf("MONITOR_MYSQL_DSN: %w", err)
+	}
+	mc.ParseTime = true
+	mc.Loc = time.UTC
+	mc.InterpolateParams = true
+	if mc.Params == nil {
+		mc.Params = map[string]string{}
+	}
+	if _, ok := mc.Params["charset"]; !ok {
+		mc.Params["charset"] = "utf8mb4"
+	}
+	if mc.Timeout == 0 {
+		mc.Timeout = 5 * time.Second
+	}
+	return mc.FormatDSN(), nil
+}
+
+// CloseDB closes the database's connection pool.
+func CloseDB(db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	if err := sqlDB.Close(); err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+package task
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+func TestReportRoundTrip(t *testing.T) {
+	in := Report{SN: "1C2EB08D", Pos: "12345678", City: "0371", Type: "B503", Unum1: 1, Unum2: 1<<32 - 1,
+		NDate: "2021-08-07", NTime: "18:30:30", Amount: 7, Count: 3, Line: 101, STime: "05:01:01",
+		CTime: "18:30:20", Tenant: 9, AcceptedAt: time.UnixMicro(1_700_000_000_123_456).UTC()}
+	out, rest, err := DecodeReport(in.Append(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != 0 {
+		t.Fatalf("rest = %d bytes, want 0", len(rest))
+	}
+	if out != in {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", out, in)
+	}
+}
+
+func TestDecodeReportRejectsGarbage(t *testing.T) {
+	good := (&Report{SN: "a", NDate: "2021-01-01", NTime: "00:00:00"}).Append(nil)
+	for name, b := range map[string][]byte{
+		"empty":       nil,
+		"version":     append([]byte{9}, good[1:]...),
+		"truncated":   good[:len(good)-3],
+		"long string": {payloadVersion, 200, 'a'},
+	} {
+		if _, _, err := DecodeReport(b); !errors.Is(err, ErrBadPayload) {
+			t.Errorf("%s: err = %v, want ErrBadPayload", name, err)
+		}
+	}
+}
+
+func TestBatchFraming(t *testing.T) {
+	tasks := []*asynq.Task{asynq.NewTask(TypeStatusReport, []byte("one")), asynq.NewTask(TypeStatusReport, []byte("two!"))}
+	batch := NewStatusBatchTask(tasks)
+	var got [][]byte
+	if err := SplitBatch(batch.Payload(), func(b []byte) { got = append(got, b) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !bytes.Equal(got[0], []byte("one")) || !bytes.Equal(got[1], []byte("two!")) {
+		t.Fatalf("items = %q", got)
+	}
+	if err := SplitBatch(batch.Payload()[:5], func([]byte) {}); !errors.Is(err, ErrBadPayload) {
+		t.Fatalf("truncated batch: err = %v", err)
+	}
+}
+
+func TestGroupIsStableAndSpread(t *testing.T) {
+	if Group("1C2EB08D", 16) != Group("1C2EB08D", 16) {
+		t.Fatal("group is not stable")
+	}
+	seen := map[string]int{}
+	for i := range 1600 {
+		seen[Group(string(rune('A'+i%26))+string(rune('a'+i/26%26))+"x", 16)]++
+	}
+	if len(seen) != 16 {
+		t.Fatalf("1600 sns hit %d of 16 groups", len(seen))
+	}
+}

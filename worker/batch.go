@@ -1,0 +1,241 @@
+// Package worker processes the asynq tasks: it aggregates terminal reports into batches
+// and writes each batch into the database in one transaction.
+package worker
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"gorm.io/gorm"
+
+	"monitor/task"
+)
+
+var (
+	reportsStored = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "monitor_reports_stored_total", Help: "Reports inserted into tb_status.",
+	})
+	reportsDuplicate = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "monitor_reports_duplicate_total", Help: "Reports already in tb_status (repeated or re-delivered).",
+	})
+	itemsBad = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "monitor_batch_items_bad_total", Help: "Batch items that could not be decoded and were dropped.",
+	})
+	batchSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name: "monitor_batch_write_seconds", Help: "Time to write one batch.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+	})
+	ingestLag = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name: "monitor_ingest_lag_seconds", Help: "Time from acceptance by the API to commit in tb_status, per batch's oldest report.",
+		Buckets: prometheus.ExponentialBuckets(0.1, 2, 14),
+	})
+)
+
+// rowsPerStatement bounds one INSERT: 1000 rows × 15 columns keeps the statement far
+// below max_allowed_packet and MySQL's 65535 placeholders.
+const rowsPerStatement = 1000
+
+// BatchWriter stores batches of reports: their history rows in tb_status and each
+// device's newest report in devices, in one transaction.
+type BatchWriter struct {
+	db  *gorm.DB
+	log *slog.Logger
+	sql dialect
+}
+
+// NewBatchWriter returns a BatchWriter writing to db.
+func NewBatchWriter(db *gorm.DB, log *slog.Logger) *BatchWriter {
+	return &BatchWriter{db: db, log: log, sql: dialectOf(db)}
+}
+
+// ProcessTask handles a task.TypeStatusBatch task. A bad item is counted, logged and
+// dropped; it never fails the rest of the batch. A database error is returned so asynq
+// retries the whole batch, which is safe because writes are idempotent.
+func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	reports := make([]task.Report, 0, 256)
+	bad := 0
+	err := task.SplitBatch(t.Payload(), func(item []byte) {
+		r, _, err := task.DecodeReport(item)
+		if err != nil {
+			bad++
+			w.log.Warn("drop undecodable batch item", "err", err, "bytes", len(item))
+			return
+		}
+		reports = append(reports, r)
+	})
+	if err != nil {
+		bad++
+		w.log.Error("batch framing broken; writing the items before the break", "err", err, "decoded", len(reports))
+	}
+	itemsBad.Add(float64(bad))
+	if len(reports) == 0 {
+		return fmt.Errorf("batch of %d bytes has no decodable report: %w", len(t.Payload()), asynq.SkipRetry)
+	}
+	_, err = w.Write(ctx, reports)
+	return err
+}
+
+// Write stores reports and returns how many were new. Rows are sorted by sn so that
+// concurrent batches take row locks in the same order; a deadlock is retried.
+func (w *BatchWriter) Write(ctx context.Context, reports []task.Report) (inserted int64, err error) {
+	start := time.Now()
+	slices.SortFunc(reports, func(a, b task.Report) int {
+		return cmp.Or(strings.Compare(a.SN, b.SN), strings.Compare(a.NDate, b.NDate),
+			strings.Compare(a.NTime, b.NTime), a.AcceptedAt.Compare(b.AcceptedAt))
+	})
+	devices := newestPerDevice(reports)
+	for attempt := 1; ; attempt++ {
+		inserted, err = w.write(ctx, reports, devices)
+		if err == nil || !retryable(err) || attempt == 5 {
+			break
+		}
+		w.log.Warn("batch write conflicted, retrying", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("write status batch: %w", ctx.Err())
+		case <-time.After(time.Duration(attempt*attempt) * 20 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write status batch of %d: %w", len(reports), err)
+	}
+	batchSeconds.Observe(time.Since(start).Seconds())
+	oldest := reports[0].AcceptedAt
+	for _, r := range reports {
+		if r.AcceptedAt.Before(oldest) {
+			oldest = r.AcceptedAt
+		}
+	}
+	ingestLag.Observe(time.Since(oldest).Seconds())
+	reportsStored.Add(float64(inserted))
+	reportsDuplicate.Add(float64(int64(len(reports)) - inserted))
+	return inserted, nil
+}
+
+func (w *BatchWriter) write(ctx context.Context, reports, devices []task.Report) (int64, error) {
+	var inserted int64
+	err := w.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for chunk := range slices.Chunk(reports, rowsPerStatement) {
+			query, args := w.sql.insertStatus(chunk)
+			res := tx.Exec(query, args...)
+			if res.Error != nil {
+				return fmt.Errorf("insert tb_status: %w", res.Error)
+			}
+			inserted += res.RowsAffected
+		}
+		for chunk := range slices.Chunk(devices, rowsPerStatement) {
+			query, args := w.sql.upsertDevices(chunk)
+			if err := tx.Exec(query, args...).Error; err != nil {
+				return fmt.Errorf("upsert devices: %w", err)
+			}
+		}
+		return nil
+	})
+	return inserted, err
+}
+
+// newestPerDevice returns the newest report of each device from reports sorted by sn.
+func newestPerDevice(reports []task.Report) []task.Report {
+	out := make([]task.Report, 0, len(reports))
+	for _, r := range reports {
+		if n := len(out); n > 0 && out[n-1].SN == r.SN {
+			if r.AcceptedAt.After(out[n-1].AcceptedAt) {
+				out[n-1] = r
+			}
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// retryable reports whether err is a lock conflict that a fresh attempt usually clears.
+func retryable(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1213 || me.Number == 1205 // deadlock, lock wait timeout
+	}
+	return strings.Contains(err.Error(), "database is locked") // SQLite
+}
+
+// dialect builds the two statements for MySQL/MariaDB or SQLite.
+type dialect struct {
+	mysql bool
+}
+
+func dialectOf(db *gorm.DB) dialect { return dialect{mysql: db.Dialector.Name() == "mysql"} }
+
+const statusColumns = "sn,posno,city,tyid,unum1,unum2,ndate,ntime,amount,count,line,stime,ctime,tenant,accepted_at"
+
+const deviceColumns = "sn,tenant,city,tyid,posno,line,unum1,unum2,amount,count,ndate,ntime,stime,ctime,first_seen,last_seen"
+
+// deviceUpdated are the columns that follow a device's newest report; last_seen is
+// assigned last because MySQL evaluates ON DUPLICATE KEY UPDATE assignments in order.
+var deviceUpdated = strings.Split("tenant,city,tyid,posno,line,unum1,unum2,amount,count,ndate,ntime,stime,ctime", ",")
+
+func placeholders(b *strings.Builder, rows, cols int) {
+	row := "(" + strings.Repeat("?,", cols-1) + "?)"
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+}
+
+func (d dialect) insertStatus(rs []task.Report) (string, []any) {
+	var b strings.Builder
+	b.Grow(64 + len(rs)*34)
+	b.WriteString("INSERT INTO tb_status (" + statusColumns + ") VALUES ")
+	placeholders(&b, len(rs), 15)
+	if d.mysql {
+		// A no-op update, unlike INSERT IGNORE, still fails on bad data; it affects 0 rows
+		// for a duplicate, so RowsAffected counts the new rows.
+		b.WriteString(" ON DUPLICATE KEY UPDATE id=id")
+	} else {
+		b.WriteString(" ON CONFLICT DO NOTHING")
+	}
+	args := make([]any, 0, len(rs)*15)
+	for i := range rs {
+		r := &rs[i]
+		args = append(args, r.SN, r.Pos, r.City, r.Type, r.Unum1, r.Unum2, r.NDate, r.NTime,
+			r.Amount, r.Count, r.Line, r.STime, r.CTime, r.Tenant, r.AcceptedAt)
+	}
+	return b.String(), args
+}
+
+func (d dialect) upsertDevices(rs []task.Report) (string, []any) {
+	var b strings.Builder
+	b.WriteString("INSERT INTO devices (" + deviceColumns + ") VALUES ")
+	placeholders(&b, len(rs), 16)
+	if d.mysql {
+		b.WriteString(" ON DUPLICATE KEY UPDATE ")
+		for _, c := range deviceUpdated {
+			fmt.Fprintf(&b, "%s=IF(VALUES(last_seen)>=last_seen,VALUES(%s),%s),", c, c, c)
+		}
+		b.WriteString("first_seen=LEAST(first_seen,VALUES(first_seen)),last_seen=GREATEST(last_seen,VALUES(last_seen))")
+	} else {
+		b.WriteString(" ON CONFLICT(sn) DO UPDATE SET ")
+		for _, c := range deviceUpdated {
+			fmt.Fprintf(&b, "%s=excluded.%s,", c, c)
+		}
+		b.WriteString("last_seen=excluded.last_seen WHERE excluded.last_seen>=devices.last_seen")
+	}
+	args := make([]any, 0, len(rs)*16)
+	for i := range rs {
+		r := &rs[i]
+		args = append(args, r.SN, r.Tenant, r.City, r.Type, r.Pos, r.Line, r.Unum1, r.Unum2,
+			r.Amount, r.Count, r.NDate, r.NTime, r.STime, r.CTime, r.AcceptedAt, r.AcceptedAt)
+	}
+	return b.String(), args
+}
