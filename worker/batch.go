@@ -122,7 +122,7 @@ func (w *BatchWriter) Write(ctx context.Context, reports []task.Report) (inserte
 	return inserted, nil
 }
 
-func (w *BatchWriter) write(ctx context.Context, reports, devices []task.Report) (int64, error) {
+func (w *BatchWriter) write(ctx context.Context, reports []task.Report, devices []deviceRow) (int64, error) {
 	var inserted int64
 	err := w.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		for chunk := range slices.Chunk(reports, rowsPerStatement) {
@@ -144,17 +144,27 @@ func (w *BatchWriter) write(ctx context.Context, reports, devices []task.Report)
 	return inserted, err
 }
 
+// deviceRow is a device's newest report in a batch and the oldest acceptance time.
+type deviceRow struct {
+	task.Report
+	firstSeen time.Time
+}
+
 // newestPerDevice returns the newest report of each device from reports sorted by sn.
-func newestPerDevice(reports []task.Report) []task.Report {
-	out := make([]task.Report, 0, len(reports))
+func newestPerDevice(reports []task.Report) []deviceRow {
+	out := make([]deviceRow, 0, len(reports))
 	for _, r := range reports {
 		if n := len(out); n > 0 && out[n-1].SN == r.SN {
-			if r.AcceptedAt.After(out[n-1].AcceptedAt) {
-				out[n-1] = r
+			last := &out[n-1]
+			if r.AcceptedAt.Before(last.firstSeen) {
+				last.firstSeen = r.AcceptedAt
+			}
+			if r.AcceptedAt.After(last.AcceptedAt) {
+				last.Report = r
 			}
 			continue
 		}
-		out = append(out, r)
+		out = append(out, deviceRow{Report: r, firstSeen: r.AcceptedAt})
 	}
 	return out
 }
@@ -214,7 +224,7 @@ func (d dialect) insertStatus(rs []task.Report) (string, []any) {
 	return b.String(), args
 }
 
-func (d dialect) upsertDevices(rs []task.Report) (string, []any) {
+func (d dialect) upsertDevices(rs []deviceRow) (string, []any) {
 	var b strings.Builder
 	b.WriteString("INSERT INTO devices (" + deviceColumns + ") VALUES ")
 	placeholders(&b, len(rs), 16)
@@ -227,15 +237,15 @@ func (d dialect) upsertDevices(rs []task.Report) (string, []any) {
 	} else {
 		b.WriteString(" ON CONFLICT(sn) DO UPDATE SET ")
 		for _, c := range deviceUpdated {
-			fmt.Fprintf(&b, "%s=excluded.%s,", c, c)
+			fmt.Fprintf(&b, "%s=CASE WHEN excluded.last_seen>=devices.last_seen THEN excluded.%s ELSE devices.%s END,", c, c, c)
 		}
-		b.WriteString("last_seen=excluded.last_seen WHERE excluded.last_seen>=devices.last_seen")
+		b.WriteString("first_seen=min(devices.first_seen,excluded.first_seen),last_seen=max(devices.last_seen,excluded.last_seen)")
 	}
 	args := make([]any, 0, len(rs)*16)
 	for i := range rs {
 		r := &rs[i]
 		args = append(args, r.SN, r.Tenant, r.City, r.Type, r.Pos, r.Line, r.Unum1, r.Unum2,
-			r.Amount, r.Count, r.NDate, r.NTime, r.STime, r.CTime, r.AcceptedAt, r.AcceptedAt)
+			r.Amount, r.Count, r.NDate, r.NTime, r.STime, r.CTime, r.firstSeen, r.AcceptedAt)
 	}
 	return b.String(), args
 }

@@ -1,0 +1,107 @@
+package api
+
+import (
+	"strings"
+	"testing"
+)
+
+const fixture = `{"sn":"1C2EB08D","pos":"12345678","city":"0371","id":"B503","unum1":0,"unum2":0,
+"ndate":"2021-08-07","ntime":"18:30:30","amount":0,"count":0,"line":101,"stime":"05:01:01","ctime":"18:30:20","tenant":0}`
+
+// withField returns the fixture with one field replaced by raw JSON, or removed when raw is "".
+func withField(field, raw string) string {
+	start := strings.Index(fixture, `"`+field+`":`)
+	end := start + len(field) + 3
+	for depth := 0; end < len(fixture); end++ {
+		c := fixture[end]
+		if c == '"' {
+			depth ^= 1
+		}
+		if depth == 0 && (c == ',' || c == '}') {
+			break
+		}
+	}
+	if raw == "" {
+		if fixture[end] == ',' {
+			return fixture[:start] + fixture[end+1:]
+		}
+		return strings.TrimRight(fixture[:start], ", \n") + fixture[end:]
+	}
+	return fixture[:start] + `"` + field + `":` + raw + fixture[end:]
+}
+
+func TestDecodeReportAcceptsFixture(t *testing.T) {
+	r, err := DecodeReport([]byte(fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SN != "1C2EB08D" || r.Pos != "12345678" || r.City != "0371" || r.Type != "B503" || r.Line != 101 ||
+		r.NDate != "2021-08-07" || r.NTime != "18:30:30" || r.STime != "05:01:01" || r.CTime != "18:30:20" {
+		t.Fatalf("decoded %+v", r)
+	}
+}
+
+func TestDecodeReportRules(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		wantErr string // substring naming the field; empty = accepted
+	}{
+		{"fixture", fixture, ""},
+		{"unknown field ignored", strings.Replace(fixture, "{", `{"firmware":"v9",`, 1), ""},
+		{"sn max length", withField("sn", `"`+strings.Repeat("a", 32)+`"`), ""},
+		{"sn underscore and dash", withField("sn", `"A_b-9"`), ""},
+		{"max uint32", withField("amount", "4294967295"), ""},
+		{"empty stime", withField("stime", `""`), ""},
+		{"missing stime", withField("stime", ""), ""},
+		{"leap day", withField("ndate", `"2024-02-29"`), ""},
+
+		{"empty body", "", "empty body"},
+		{"truncated", fixture[:40], "bad JSON"},
+		{"not an object", `[1,2]`, "bad JSON"},
+		{"two values", fixture + fixture, "more than one value"},
+		{"missing sn", withField("sn", ""), "sn: required"},
+		{"null sn", withField("sn", "null"), "sn: required"},
+		{"empty sn", withField("sn", `""`), "sn: required"},
+		{"sn too long", withField("sn", `"`+strings.Repeat("a", 33)+`"`), "sn: longer than 32"},
+		{"sn with quote", withField("sn", `"a'b"`), "sn: only"},
+		{"sn with SQL", withField("sn", `"x' OR '1'='1"`), "sn: only"},
+		{"sn with space", withField("sn", `"a b"`), "sn: only"},
+		{"sn with slash", withField("sn", `"../etc"`), "sn: only"},
+		{"sn unicode", withField("sn", `"设备"`), "sn: only"},
+		{"sn a number", withField("sn", `123`), "sn: want a string"},
+		{"pos too long", withField("pos", `"`+strings.Repeat("1", 33)+`"`), "pos: longer"},
+		{"city control char", withField("city", `"03\u000171"`), "city: must be printable"},
+		{"id too long", withField("id", `"`+strings.Repeat("B", 17)+`"`), "id: longer"},
+		{"missing ndate", withField("ndate", ""), "ndate"},
+		{"bad ndate", withField("ndate", `"2021-13-07"`), "ndate"},
+		{"ndate Feb 30", withField("ndate", `"2021-02-30"`), "ndate"},
+		{"ndate other format", withField("ndate", `"07/08/2021"`), "ndate"},
+		{"ndate short", withField("ndate", `"2021-8-7"`), "ndate"},
+		{"missing ntime", withField("ntime", ""), "ntime"},
+		{"bad ntime", withField("ntime", `"25:00:00"`), "ntime"},
+		{"ntime no seconds", withField("ntime", `"18:30"`), "ntime"},
+		{"bad stime", withField("stime", `"5am"`), "stime"},
+		{"bad ctime", withField("ctime", `"99:99:99"`), "ctime"},
+		{"negative unum1", withField("unum1", "-1"), "unum1"},
+		{"negative unum2", withField("unum2", "-5"), "unum2"},
+		{"amount over 32 bits", withField("amount", "4294967296"), "amount"},
+		{"count fraction", withField("count", "1.5"), "count"},
+		{"line string", withField("line", `"101"`), "line"},
+		{"tenant huge", withField("tenant", "1e30"), "tenant"},
+		{"tenant bool", withField("tenant", "true"), "tenant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeReport([]byte(tt.body))
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tt.wantErr != "" && err == nil:
+				t.Fatalf("accepted, want error naming %q", tt.wantErr)
+			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
+				t.Fatalf("err = %q, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}

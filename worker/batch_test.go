@@ -1,0 +1,268 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/goleak"
+	"gorm.io/gorm"
+
+	"monitor/config"
+	"monitor/internal/testenv"
+	"monitor/model"
+	"monitor/task"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func report(sn, ntime string, accepted time.Time) task.Report {
+	return task.Report{SN: sn, Pos: "12345678", City: "0371", Type: "B503", Unum1: 1, Unum2: 2,
+		NDate: "2021-08-07", NTime: ntime, Amount: 300, Count: 4, Line: 101, STime: "05:01:01",
+		CTime: "18:30:20", Tenant: 7, AcceptedAt: accepted.UTC().Truncate(time.Microsecond)}
+}
+
+func batchOf(reports ...task.Report) *asynq.Task {
+	tasks := make([]*asynq.Task, len(reports))
+	for i := range reports {
+		tasks[i] = task.NewStatusReportTask(&reports[i], 4)
+	}
+	return task.NewStatusBatchTask(tasks)
+}
+
+func count(t *testing.T, db *gorm.DB, table string) int64 {
+	t.Helper()
+	var n int64
+	if err := db.Table(table).Count(&n).Error; err != nil {
+		t.Fatalf("count %s: %v", table, err)
+	}
+	return n
+}
+
+func TestBatchStoresEveryColumn(t *testing.T) {
+	db := testenv.NewDB(t).DB
+	w := NewBatchWriter(db, testenv.Logger(t))
+	now := time.Now()
+	in := report("1C2EB08D", "18:30:30", now)
+	if err := w.ProcessTask(context.Background(), batchOf(in)); err != nil {
+		t.Fatal(err)
+	}
+	var got model.Status
+	if err := db.First(&got).Error; err != nil {
+		t.Fatal(err)
+	}
+	want := model.Status{ID: got.ID, SN: in.SN, PosNo: in.Pos, City: in.City, TyID: in.Type, Unum1: 1, Unum2: 2,
+		NDate: in.NDate, NTime: in.NTime, Amount: 300, Count: 4, Line: 101, STime: in.STime, CTime: in.CTime,
+		Tenant: 7, AcceptedAt: in.AcceptedAt}
+	got.AcceptedAt = got.AcceptedAt.UTC()
+	if got != want {
+		t.Fatalf("row:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestRedeliveredBatchIsStoredOnce(t *testing.T) {
+	db := testenv.NewDB(t).DB
+	w := NewBatchWriter(db, testenv.Logger(t))
+	now := time.Now()
+	batch := batchOf(report("A1", "10:00:00", now), report("A1", "10:05:00", now.Add(time.Second)), report("B2", "10:00:00", now))
+	for range 2 {
+		if err := w.ProcessTask(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same report in a later batch, as a terminal retrying after a lost answer does.
+	if err := w.ProcessTask(context.Background(), batchOf(report("B2", "10:00:00", now.Add(time.Minute)))); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db, "tb_status"); n != 3 {
+		t.Fatalf("tb_status has %d rows, want 3", n)
+	}
+	if n := count(t, db, "devices"); n != 2 {
+		t.Fatalf("devices has %d rows, want 2", n)
+	}
+}
+
+func TestDevicesKeepTheNewestReport(t *testing.T) {
+	db := testenv.NewDB(t).DB
+	w := NewBatchWriter(db, testenv.Logger(t))
+	t0 := time.Now().Add(-time.Hour)
+	older, newer := report("D1", "09:00:00", t0), report("D1", "09:10:00", t0.Add(10*time.Minute))
+	newer.Unum1, newer.City = 42, "0999"
+	// Newest first in one batch, then an older straggler in a later batch: neither may win over newer.
+	if err := w.ProcessTask(context.Background(), batchOf(newer, older)); err != nil {
+		t.Fatal(err)
+	}
+	stale := report("D1", "08:00:00", t0.Add(-time.Hour))
+	if err := w.ProcessTask(context.Background(), batchOf(stale)); err != nil {
+		t.Fatal(err)
+	}
+	var d model.Device
+	if err := db.First(&d, "sn = ?", "D1").Error; err != nil {
+		t.Fatal(err)
+	}
+	if d.NTime != "09:10:00" || d.Unum1 != 42 || d.City != "0999" || !d.LastSeen.Equal(newer.AcceptedAt) {
+		t.Fatalf("device = %+v, want the 09:10:00 report", d)
+	}
+	if !d.FirstSeen.Equal(stale.AcceptedAt) {
+		t.Fatalf("first_seen = %v", d.FirstSeen)
+	}
+	if n := count(t, db, "tb_status"); n != 3 {
+		t.Fatalf("tb_status has %d rows, want 3", n)
+	}
+}
+
+func TestBadItemDoesNotFailTheBatch(t *testing.T) {
+	db := testenv.NewDB(t).DB
+	w := NewBatchWriter(db, testenv.Logger(t))
+	good := report("G1", "10:00:00", time.Now())
+	tasks := []*asynq.Task{
+		asynq.NewTask(task.TypeStatusReport, []byte{0xff, 1, 2}), // unknown version
+		task.NewStatusReportTask(&good, 4),
+	}
+	if err := w.ProcessTask(context.Background(), task.NewStatusBatchTask(tasks)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db, "tb_status"); n != 1 {
+		t.Fatalf("tb_status has %d rows, want 1", n)
+	}
+	// A batch with nothing decodable can never succeed: it must not be retried.
+	err := w.ProcessTask(context.Background(), task.NewStatusBatchTask(tasks[:1]))
+	if !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("err = %v, want SkipRetry", err)
+	}
+}
+
+func TestLargeBatchSpansStatements(t *testing.T) {
+	db := testenv.NewDB(t).DB
+	w := NewBatchWriter(db, testenv.Logger(t))
+	reports := make([]task.Report, 2*rowsPerStatement+17)
+	now := time.Now()
+	for i := range reports {
+		reports[i] = report(fmt.Sprintf("S%05d", i%700), fmt.Sprintf("10:%02d:%02d", i/700, i%60), now.Add(time.Duration(i)))
+	}
+	n, err := w.Write(context.Background(), reports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var distinct int64
+	if err := db.Raw("SELECT COUNT(*) FROM (SELECT DISTINCT sn, ndate, ntime FROM tb_status) d").Scan(&distinct).Error; err != nil {
+		t.Fatal(err)
+	}
+	if n != distinct || count(t, db, "tb_status") != distinct {
+		t.Fatalf("inserted %d, distinct rows %d", n, distinct)
+	}
+	if d := count(t, db, "devices"); d != 700 {
+		t.Fatalf("devices = %d, want 700", d)
+	}
+}
+
+// TestFailureMidBatchRollsBackAndRetries breaks the second statement of the batch
+// transaction (the devices upsert): nothing may be half-written, and once the database
+// works again the retried batch lands exactly once.
+func TestFailureMidBatchRollsBackAndRetries(t *testing.T) {
+	db := testenv.NewDB(t).DB
+	w := NewBatchWriter(db, testenv.Logger(t))
+	batch := batchOf(report("M1", "10:00:00", time.Now()), report("M2", "10:00:00", time.Now()))
+	if err := db.Exec("ALTER TABLE devices RENAME TO devices_away").Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := w.ProcessTask(context.Background(), batch); err == nil || errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("err = %v, want a retryable error", err)
+	}
+	if n := count(t, db, "tb_status"); n != 0 {
+		t.Fatalf("tb_status has %d rows after a failed batch, want 0", n)
+	}
+	if err := db.Exec("ALTER TABLE devices_away RENAME TO devices").Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := w.ProcessTask(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db, "tb_status"); n != 2 {
+		t.Fatalf("tb_status has %d rows, want 2", n)
+	}
+}
+
+// TestServerRetriesUntilDatabaseIsBack runs the real asynq server: reports are grouped,
+// aggregated and written; while the database is broken the batch waits in retry, and it
+// lands once when the database is back.
+func TestServerRetriesUntilDatabaseIsBack(t *testing.T) {
+	r := testenv.NewRedis(t)
+	db := testenv.NewDB(t).DB
+	cfg := config.Default()
+	cfg.GroupGracePeriod = time.Second
+	cfg.GroupMaxDelay = time.Second
+	cfg.ShutdownTimeout = 5 * time.Second
+	if err := db.Exec("ALTER TABLE tb_status RENAME TO tb_status_away").Error; err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(r.Opt(), cfg, testenv.Logger(t))
+	mux := asynq.NewServeMux()
+	mux.Handle(task.TypeStatusBatch, NewBatchWriter(db, testenv.Logger(t)))
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	client := asynq.NewClient(r.Opt())
+	defer client.Close()
+	const n = 50
+	for i := range n {
+		rep := report(fmt.Sprintf("R%03d", i), "10:00:00", time.Now())
+		if _, err := client.Enqueue(task.NewStatusReportTask(&rep, cfg.IngestGroups)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insp := asynq.NewInspector(r.Opt())
+	defer insp.Close()
+	waitFor(t, 30*time.Second, "a batch in retry", func() bool {
+		q, err := insp.GetQueueInfo(task.QueueIngest)
+		return err == nil && q.Retry > 0
+	})
+	if err := db.Exec("ALTER TABLE tb_status_away RENAME TO tb_status").Error; err != nil {
+		t.Fatal(err)
+	}
+	// Retried tasks wait for their backoff; run them now instead of sleeping through it.
+	if _, err := insp.RunAllRetryTasks(task.QueueIngest); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "all rows", func() bool { return count(t, db, "tb_status") >= n })
+	waitFor(t, 30*time.Second, "an empty queue", func() bool {
+		q, err := insp.GetQueueInfo(task.QueueIngest)
+		return err == nil && q.Size == q.Completed+q.Archived && q.Archived == 0 && q.Pending == 0 && q.Active == 0
+	})
+	if got := count(t, db, "tb_status"); got != n {
+		t.Fatalf("tb_status has %d rows, want %d", got, n)
+	}
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s after %v", what, limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRetrySpansAnHourLongOutage(t *testing.T) {
+	for _, d := range []time.Duration{time.Minute, time.Hour, 2 * time.Hour} {
+		n := BatchMaxRetry(d)
+		var shortest time.Duration
+		for i := range n {
+			shortest += batchDelay(i) / 2
+		}
+		if shortest < d {
+			t.Errorf("BatchMaxRetry(%v) = %d retries spanning at least %v only", d, n, shortest)
+		}
+	}
+	for n := range 100 {
+		if d := RetryDelay(n, nil, nil); d <= 0 || d > maxBatchDelay {
+			t.Fatalf("RetryDelay(%d) = %v", n, d)
+		}
+	}
+}
