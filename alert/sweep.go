@@ -255,8 +255,10 @@ func (s *Sweeper) unsent(ctx context.Context, now time.Time) (fired, resolved []
 	over := map[string]bool{}
 	if s.opt.UnsentThreshold > 0 {
 		var rows []struct {
-			place
-			Total int64
+			SN     string
+			Tenant uint32
+			City   string
+			Total  int64
 		}
 		if err := s.db.WithContext(ctx).Model(&model.Device{}).Select("sn, tenant, city, unum1 + unum2 AS total").
 			Where("unum1 + unum2 > ?", s.opt.UnsentThreshold).Scan(&rows).Error; err != nil {

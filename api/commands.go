@@ -71,7 +71,6 @@ func (s *Server) knownDevice(c echo.Context, sn string) (bool, error) {
 	return !seen[0].IsZero(), nil
 }
 
-
 // listCommands answers GET /api/v1/commands?sn=&state=&limit=&cursor=, newest first.
 // A command's state is the database's: a delivery shows as delivered after the next
 // command sync (MONITOR_COMMAND_SYNC_EVERY).
