@@ -15,7 +15,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"monitor/config"
 	"monitor/fleet"
@@ -60,17 +59,13 @@ func (s *Store) Create(ctx context.Context, sn, typ, origin string) (cmd model.C
 	key := openKey(sn, typ)
 	cmd = model.Command{SN: sn, Type: typ, State: model.CommandPending, Origin: origin,
 		CreatedAt: now, ExpiresAt: now.Add(s.ttl), OpenKey: &key}
-	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&cmd)
-	if res.Error != nil {
-		return cmd, false, fmt.Errorf("insert command: %w", res.Error)
+	n, err := s.insert(ctx, []model.Command{cmd})
+	if err != nil {
+		return cmd, false, err
 	}
-	if res.RowsAffected == 0 {
-		cmd = model.Command{}
-		if err := s.db.WithContext(ctx).Where("open_key = ?", key).Take(&cmd).Error; err != nil {
-			return cmd, false, fmt.Errorf("read open command: %w", err)
-		}
-	} else {
-		created = true
+	created = n == 1
+	if err := s.db.WithContext(ctx).Where("open_key = ?", key).Take(&cmd).Error; err != nil {
+		return cmd, false, fmt.Errorf("read open command: %w", err)
 	}
 	if err := s.fleet.SetOpen(ctx, map[string]uint64{sn: cmd.ID}); err != nil {
 		// The command is stored; the next sync puts it on Redis.
@@ -277,17 +272,43 @@ func (s *Store) Pull(ctx context.Context, sel config.Selector) (int64, error) {
 			cmds[i] = model.Command{SN: sn, Type: model.CommandUploadLogs, State: model.CommandPending,
 				Origin: OriginLogPull, CreatedAt: now, ExpiresAt: now.Add(s.ttl), OpenKey: &key}
 		}
-		res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&cmds)
-		if res.Error != nil {
-			return opened, fmt.Errorf("insert commands: %w", res.Error)
+		n, err := s.insert(ctx, cmds)
+		if err != nil {
+			return opened, err
 		}
-		opened += res.RowsAffected
+		opened += n
 		if len(sns) < rowsPerStatement {
 			break
 		}
 		after = sns[len(sns)-1]
 	}
 	return opened, s.reconcile(ctx)
+}
+
+// insert stores new commands, skipping any whose device already has one open of its
+// type, and returns how many it stored. It is raw SQL because GORM's upsert adds
+// RETURNING on MariaDB, which then counts the skipped rows as affected.
+func (s *Store) insert(ctx context.Context, cmds []model.Command) (int64, error) {
+	var b strings.Builder
+	b.WriteString("INSERT INTO commands (sn, type, state, origin, created_at, expires_at, deliveries, open_key) VALUES ")
+	args := make([]any, 0, 8*len(cmds))
+	for i, c := range cmds {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,0,?)")
+		args = append(args, c.SN, c.Type, c.State, c.Origin, c.CreatedAt, c.ExpiresAt, *c.OpenKey)
+	}
+	if s.db.Dialector.Name() == "mysql" {
+		b.WriteString(" ON DUPLICATE KEY UPDATE id = id")
+	} else {
+		b.WriteString(" ON CONFLICT DO NOTHING")
+	}
+	res := s.db.WithContext(ctx).Exec(b.String(), args...)
+	if res.Error != nil {
+		return 0, fmt.Errorf("insert commands: %w", res.Error)
+	}
+	return res.RowsAffected, nil
 }
 
 // HandleSync is the asynq handler of task.TypeCommandSync.
