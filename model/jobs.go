@@ -22,8 +22,8 @@ type Alert struct {
 	Tenant    uint32     `gorm:"column:tenant;not null;default:0" json:"tenant"`
 	City      string     `gorm:"column:city;type:varchar(16);not null;default:''" json:"city"`
 	State     string     `gorm:"column:state;type:varchar(16);not null;index:idx_alert_kind_state,priority:2;index:idx_alert_state" json:"state"`
-	StartsAt  time.Time  `gorm:"column:starts_at;type:datetime(6);not null" json:"startsAt"`
-	EndsAt    *time.Time `gorm:"column:ends_at;type:datetime(6);index:idx_alert_ends" json:"endsAt,omitempty"`
+	StartsAt  time.Time  `gorm:"column:starts_at;precision:6;not null" json:"startsAt"`
+	EndsAt    *time.Time `gorm:"column:ends_at;precision:6;index:idx_alert_ends" json:"endsAt,omitempty"`
 	Value     float64    `gorm:"column:value;not null;default:0" json:"value"`
 	FiringKey *string    `gorm:"column:firing_key;type:varchar(80);uniqueIndex:uk_alert_firing" json:"-"`
 }
@@ -50,10 +50,10 @@ type Command struct {
 	Type        string     `gorm:"column:type;type:varchar(16);not null" json:"type"`
 	State       string     `gorm:"column:state;type:varchar(16);not null;index:idx_command_state" json:"state"`
 	Origin      string     `gorm:"column:origin;type:varchar(16);not null;default:''" json:"origin"`
-	CreatedAt   time.Time  `gorm:"column:created_at;type:datetime(6);not null" json:"createdAt"`
-	ExpiresAt   time.Time  `gorm:"column:expires_at;type:datetime(6);not null;index:idx_command_expires" json:"expiresAt"`
-	DeliveredAt *time.Time `gorm:"column:delivered_at;type:datetime(6)" json:"deliveredAt,omitempty"`
-	DoneAt      *time.Time `gorm:"column:done_at;type:datetime(6)" json:"doneAt,omitempty"`
+	CreatedAt   time.Time  `gorm:"column:created_at;precision:6;not null" json:"createdAt"`
+	ExpiresAt   time.Time  `gorm:"column:expires_at;precision:6;not null;index:idx_command_expires" json:"expiresAt"`
+	DeliveredAt *time.Time `gorm:"column:delivered_at;precision:6" json:"deliveredAt,omitempty"`
+	DoneAt      *time.Time `gorm:"column:done_at;precision:6" json:"doneAt,omitempty"`
 	Deliveries  uint32     `gorm:"column:deliveries;not null;default:0" json:"deliveries"`
 	OpenKey     *string    `gorm:"column:open_key;type:varchar(64);uniqueIndex:uk_command_open" json:"-"`
 }
@@ -70,7 +70,7 @@ type Log struct {
 	Path      string    `gorm:"column:path;type:varchar(255);not null" json:"-"`
 	Size      int64     `gorm:"column:size;not null" json:"size"`
 	SHA256    string    `gorm:"column:sha256;type:char(64);not null" json:"sha256"`
-	CreatedAt time.Time `gorm:"column:created_at;type:datetime(6);not null;index:idx_log_created" json:"createdAt"`
+	CreatedAt time.Time `gorm:"column:created_at;precision:6;not null;index:idx_log_created" json:"createdAt"`
 }
 
 // TableName keeps the name independent of GORM's pluralisation rules.

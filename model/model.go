@@ -27,7 +27,7 @@ type Status struct {
 	STime      string    `gorm:"column:stime;type:varchar(8);not null;default:''"`
 	CTime      string    `gorm:"column:ctime;type:varchar(8);not null;default:''"`
 	Tenant     uint32    `gorm:"column:tenant;not null;default:0"`
-	AcceptedAt time.Time `gorm:"column:accepted_at;type:datetime(6);not null;index:idx_status_accepted"`
+	AcceptedAt time.Time `gorm:"column:accepted_at;precision:6;not null;index:idx_status_accepted"`
 }
 
 // TableName is fixed by the contract.
@@ -50,8 +50,8 @@ type Device struct {
 	NTime     string    `gorm:"column:ntime;type:char(8);not null;default:''"`
 	STime     string    `gorm:"column:stime;type:varchar(8);not null;default:''"`
 	CTime     string    `gorm:"column:ctime;type:varchar(8);not null;default:''"`
-	FirstSeen time.Time `gorm:"column:first_seen;type:datetime(6);not null"`
-	LastSeen  time.Time `gorm:"column:last_seen;type:datetime(6);not null;index:idx_device_last_seen"`
+	FirstSeen time.Time `gorm:"column:first_seen;precision:6;not null"`
+	LastSeen  time.Time `gorm:"column:last_seen;precision:6;not null;index:idx_device_last_seen"`
 }
 
 // TableName keeps the name independent of GORM's pluralisation rules.
