@@ -32,7 +32,7 @@ type schedEnv struct {
 	cfg *config.Config
 }
 
-func newSchedEnv(t *testing.T) *schedEnv {
+func newSchedEnv(t testing.TB) *schedEnv {
 	t.Helper()
 	rdb := testenv.NewRedis(t)
 	db := testenv.NewDB(t).DB
