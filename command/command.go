@@ -324,6 +324,10 @@ func (s *Store) HandlePull(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("log pull", "selector", string(t.Payload()), "opened", n)
+	level := slog.LevelInfo
+	if n == 0 {
+		level = slog.LevelDebug
+	}
+	s.log.Log(ctx, level, "log pull", "selector", string(t.Payload()), "opened", n)
 	return nil
 }
