@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"monitor/alert"
 	"monitor/fleet"
@@ -21,7 +22,8 @@ import (
 //   - fire-1pct: 1,000 devices of 50 cities went silent, each run raises their alerts
 //     and enqueues the grouped notifications (the alerts are cleared between runs);
 //   - firing-1pct: those 1,000 alerts already fire and stay firing;
-//   - steady+unsent: steady, with the unsent-records check scanning the devices table.
+//   - steady+unsent: steady, with the unsent-records check scanning the devices table;
+//   - fire-10pct: 10,000 devices went silent at once (a tenth of the fleet dark).
 func BenchmarkSweep(b *testing.B) {
 	const devices, silent = 100_000, 1_000
 	ctx := context.Background()
@@ -114,5 +116,15 @@ func BenchmarkSweep(b *testing.B) {
 		}
 		b.ResetTimer()
 		run(b, s, false, 0)
+	})
+	b.Run("fire-10pct", func(b *testing.B) {
+		zs := make([]redis.Z, 0, devices/10)
+		for i := 0; i < devices; i += 10 {
+			zs = append(zs, redis.Z{Score: float64(now.Add(-time.Hour).UnixMicro()), Member: fmt.Sprintf("SN%06d", i)})
+		}
+		if err := rdb.Client.ZAdd(ctx, fleet.KeyLastSeen, zs...).Err(); err != nil {
+			b.Fatal(err)
+		}
+		run(b, sweeper(alert.Options{}), true, devices/10)
 	})
 }
