@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -72,6 +73,10 @@ func newScheduler(opt asynq.RedisConnOpt, loc *time.Location, jobs []Job, log *s
 	for _, j := range jobs {
 		byType[j.Type] = j
 	}
+	// enqueuing is held from PreEnqueueFunc to PostEnqueueFunc, which asynq calls around
+	// every Enqueue in the firing's goroutine: each firing of a job writes the shared
+	// options slice, and two firings must not overlap in writing and reading it.
+	var enqueuing sync.Mutex
 	s := asynq.NewScheduler(opt, &asynq.SchedulerOpts{
 		Location: loc,
 		Logger:   asynqlog.New(log),
@@ -79,11 +84,13 @@ func newScheduler(opt asynq.RedisConnOpt, loc *time.Location, jobs []Job, log *s
 		// opts shares its backing array with the options given to Register, whose first
 		// element is the TaskID placeholder: overwriting it sets this firing's id.
 		PreEnqueueFunc: func(t *asynq.Task, opts []asynq.Option) {
+			enqueuing.Lock()
 			if j, ok := byType[t.Type()]; ok && len(opts) > 0 {
 				opts[0] = asynq.TaskID(TaskID(j, now()))
 			}
 		},
 		PostEnqueueFunc: func(info *asynq.TaskInfo, err error) {
+			defer enqueuing.Unlock()
 			switch {
 			case errors.Is(err, asynq.ErrTaskIDConflict):
 				log.Debug("periodic job already enqueued for this tick by another scheduler", "err", err)
