@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"gorm.io/gorm"
 
 	"monitor/command"
@@ -14,6 +15,7 @@ import (
 	"monitor/fleet"
 	"monitor/internal/testenv"
 	"monitor/model"
+	"monitor/task"
 )
 
 type env struct {
@@ -223,5 +225,22 @@ func TestPullReachesOnlySelectedDevices(t *testing.T) {
 				t.Fatalf("second pull opened %d (%v)", n, err)
 			}
 		})
+	}
+}
+
+func TestHandlePullTakesTheSelectorFromThePayload(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.device(t, "A", 1, "0371", "B503", 5)
+	e.device(t, "B", 1, "0999", "B503", 5)
+	if err := e.st.HandlePull(ctx, asynq.NewTask(task.TypeLogPull, []byte("city=0999"))); err != nil {
+		t.Fatal(err)
+	}
+	if e.report(t, "A") != 0 || e.report(t, "B") == 0 {
+		t.Fatal("the pull did not follow its selector")
+	}
+	err := e.st.HandlePull(ctx, asynq.NewTask(task.TypeLogPull, []byte("depot=1")))
+	if !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("bad selector: %v, want SkipRetry", err)
 	}
 }
