@@ -4,4 +4,9 @@ import "github.com/labstack/echo/v4"
 
 // operatorRoutes registers the operator API under /api/v1.
 func (s *Server) operatorRoutes(g *echo.Group) {
+	g.POST("/devices/:sn/commands", s.createCommand)
+	g.GET("/commands", s.listCommands)
+	g.GET("/logs", s.listLogs)
+	g.GET("/logs/:id", s.downloadLog)
+	g.GET("/alerts", s.listAlerts)
 }
