@@ -1,0 +1,128 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"monitor/model"
+)
+
+//go:embed web/fleet.html
+var webFS embed.FS
+
+var fleetPage = template.Must(template.ParseFS(webFS, "web/fleet.html"))
+
+// maxFleetRows bounds the offline devices and alerts the page lists; counts are complete.
+const maxFleetRows = 500
+
+// fleetView is what the fleet page shows.
+type fleetView struct {
+	Now                    time.Time
+	OfflineAfter           time.Duration
+	Total, Online, Offline int64
+	Places                 []placeCount
+	OfflineDevices         []offlineDevice
+	Alerts                 []firingAlert
+	AlertsNote             string
+}
+
+// placeCount is the number of devices of one tenant and city, online and offline.
+type placeCount struct {
+	Tenant  uint32
+	City    string
+	Online  int64
+	Total   int64
+	Offline int64 `gorm:"-"`
+}
+
+type offlineDevice struct {
+	SN       string
+	Tenant   uint32
+	City     string
+	Type     string
+	LastSeen time.Time
+	Silent   time.Duration
+}
+
+// firingAlert is one row of the alerts table in state firing.
+type firingAlert struct {
+	SN       string
+	Kind     string
+	Tenant   uint32
+	City     string
+	StartsAt time.Time
+}
+
+// fleet serves GET /fleet: a server-rendered overview for operators in a browser,
+// behind the same auth as /monitoring (Basic with the token as password works).
+func (s *Server) fleet(c echo.Context) error {
+	ctx := c.Request().Context()
+	now := time.Now()
+	cutoff := now.UTC().Add(-s.cfg.OfflineAfter)
+	v := fleetView{Now: now.In(s.loc), OfflineAfter: s.cfg.OfflineAfter}
+
+	err := s.db.WithContext(ctx).Model(&model.Device{}).
+		Select("tenant, city, SUM(CASE WHEN last_seen >= ? THEN 1 ELSE 0 END) AS online, COUNT(*) AS total", cutoff).
+		Group("tenant, city").Order("tenant, city").Scan(&v.Places).Error
+	if err != nil {
+		return dbError("count devices", err)
+	}
+	for i := range v.Places {
+		p := &v.Places[i]
+		p.Offline = p.Total - p.Online
+		v.Total += p.Total
+		v.Online += p.Online
+		v.Offline += p.Offline
+	}
+
+	var devs []model.Device
+	err = s.db.WithContext(ctx).Select("sn, tenant, city, tyid, last_seen").
+		Where("last_seen < ?", cutoff).Order("last_seen DESC").Limit(maxFleetRows).Find(&devs).Error
+	if err != nil {
+		return dbError("list offline devices", err)
+	}
+	for _, d := range devs {
+		v.OfflineDevices = append(v.OfflineDevices, offlineDevice{
+			SN: d.SN, Tenant: d.Tenant, City: d.City, Type: d.TyID,
+			LastSeen: d.LastSeen.In(s.loc), Silent: now.Sub(d.LastSeen).Truncate(time.Second),
+		})
+	}
+
+	v.Alerts, v.AlertsNote, err = s.firingAlerts(ctx)
+	if err != nil {
+		return dbError("list firing alerts", err)
+	}
+	for i := range v.Alerts {
+		v.Alerts[i].StartsAt = v.Alerts[i].StartsAt.In(s.loc)
+	}
+
+	var buf bytes.Buffer
+	if err := fleetPage.Execute(&buf, v); err != nil {
+		return fmt.Errorf("render fleet page: %w", err)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.HTMLBlob(http.StatusOK, buf.Bytes())
+}
+
+// firingAlerts reads the firing alerts, newest first. The alerts table belongs to the
+// alerting code; until it exists the page says so instead of failing.
+func (s *Server) firingAlerts(ctx context.Context) ([]firingAlert, string, error) {
+	db := s.db.WithContext(ctx)
+	if !db.Migrator().HasTable("alerts") {
+		return nil, "Alerting is not set up: there is no alerts table.", nil
+	}
+	var out []firingAlert
+	err := db.Table("alerts").Select("sn, kind, tenant, city, starts_at").
+		Where("state = ?", "firing").Order("starts_at DESC").Limit(maxFleetRows).Scan(&out).Error
+	if err != nil {
+		return nil, "", fmt.Errorf("query alerts: %w", err)
+	}
+	return out, "", nil
+}
