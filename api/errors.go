@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,22 +63,15 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			if m, ok := echoErr.Message.(string); ok && echoErr.Code < 500 {
 				body.Msg = m
 			}
-		case errors.Is(err, context.Canceled):
-			// The client went away; nobody reads the answer.
-			body = errorBody{Code: 499, Msg: "client closed request"}
 		default:
 			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err,
 				"request_id", requestID(c))
 			body = errorBody{Code: http.StatusInternalServerError, Msg: "internal error"}
 		}
-		status := body.Code
-		if status == 499 {
-			status = http.StatusBadRequest
-		}
 		if c.Request().Method == http.MethodHead {
-			err = c.NoContent(status)
+			err = c.NoContent(body.Code)
 		} else {
-			err = c.JSON(status, body)
+			err = c.JSON(body.Code, body)
 		}
 		if err != nil {
 			log.Debug("write error response", "err", err)

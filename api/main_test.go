@@ -1,0 +1,143 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/goleak"
+
+	"monitor/config"
+	"monitor/internal/testenv"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const testToken = "test-operator-token-0123456789"
+
+// harness is an API server on real (or embedded) Redis and SQL, as the process runs it.
+type harness struct {
+	cfg   *config.Config
+	redis *testenv.Redis
+	db    *testenv.Database
+	http  *httptest.Server
+}
+
+func newHarness(t *testing.T, opts ...func(*config.Config)) *harness {
+	t.Helper()
+	cfg := config.Default()
+	cfg.OperatorToken = testToken
+	cfg.IngestGroups = 4
+	for _, o := range opts {
+		o(cfg)
+	}
+	h := &harness{cfg: cfg, redis: testenv.NewRedis(t), db: testenv.NewDB(t)}
+	queue := asynq.NewClient(h.redis.Opt())
+	srv := New(cfg, testenv.Logger(t), queue, h.redis.Opt(), h.redis.Client, h.db.DB)
+	h.http = httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		h.http.Close()
+		if err := srv.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := queue.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return h
+}
+
+// post sends body to path with a Content-Type and returns the status and decoded JSON.
+func (h *harness) post(t *testing.T, path, contentType, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.http.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return do(t, req)
+}
+
+func do(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("response %q is not JSON: %v", raw, err)
+		}
+	}
+	return resp.StatusCode, m
+}
+
+// queued returns how many keys the test's Redis db holds: 0 means nothing was enqueued.
+func (h *harness) queued(t *testing.T) int64 {
+	t.Helper()
+	n, err := h.redis.Client.DBSize(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (h *harness) rows(t *testing.T, table string) int64 {
+	t.Helper()
+	var n int64
+	if err := h.db.DB.Table(table).Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s after %v", what, limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,275 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"monitor/internal/testenv"
+	"monitor/model"
+	"monitor/task"
+	"monitor/worker"
+)
+
+func TestStatusUploadRejectsBadInput(t *testing.T) {
+	h := newHarness(t)
+	const jsonCT = "application/json"
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		status      int
+		field       string // the message must name it
+	}{
+		{"truncated JSON", jsonCT, fixture[:57], http.StatusBadRequest, "bad JSON"},
+		{"missing sn", jsonCT, withField("sn", ""), http.StatusBadRequest, "sn"},
+		{"sn with quotes and SQL", jsonCT, withField("sn", `"1'; DROP TABLE tb_status; --"`), http.StatusBadRequest, "sn"},
+		{"sn too long", jsonCT, withField("sn", `"`+strings.Repeat("9", 33)+`"`), http.StatusBadRequest, "sn"},
+		{"bad date", jsonCT, withField("ndate", `"2021-02-31"`), http.StatusBadRequest, "ndate"},
+		{"bad time", jsonCT, withField("ntime", `"18:61:00"`), http.StatusBadRequest, "ntime"},
+		{"negative number", jsonCT, withField("unum1", "-3"), http.StatusBadRequest, "unum1"},
+		{"number over 32 bits", jsonCT, withField("count", "4294967296"), http.StatusBadRequest, "count"},
+		{"string for a number", jsonCT, withField("amount", `"12"`), http.StatusBadRequest, "amount"},
+		{"body over the limit", jsonCT, strings.Replace(fixture, "{", `{"pad":"`+strings.Repeat("x", 70<<10)+`",`, 1),
+			http.StatusRequestEntityTooLarge, "limit"},
+		{"wrong content type", "text/plain", fixture, http.StatusUnsupportedMediaType, "Content-Type"},
+		{"form content type", "application/x-www-form-urlencoded", fixture, http.StatusUnsupportedMediaType, "Content-Type"},
+		{"empty body", jsonCT, "", http.StatusBadRequest, "body"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := h.post(t, "/open/statusUpload", tt.contentType, tt.body)
+			if status != tt.status {
+				t.Fatalf("status = %d, want %d (%v)", status, tt.status, body)
+			}
+			msg, _ := body["msg"].(string)
+			if code, _ := body["code"].(float64); code == 0 || !strings.Contains(msg, tt.field) {
+				t.Fatalf("body = %v, want a non-zero code and a msg naming %q", body, tt.field)
+			}
+			if n := h.queued(t); n != 0 {
+				t.Fatalf("a rejected report left %d keys in Redis", n)
+			}
+			if n := h.rows(t, "tb_status") + h.rows(t, "devices"); n != 0 {
+				t.Fatalf("a rejected report wrote %d rows", n)
+			}
+		})
+	}
+}
+
+func TestStatusUploadAcceptsAndEnqueues(t *testing.T) {
+	h := newHarness(t)
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", ""} {
+		status, body := h.post(t, "/open/statusUpload", ct, fixture)
+		if status != http.StatusOK {
+			t.Fatalf("Content-Type %q: status = %d (%v)", ct, status, body)
+		}
+		if body["code"] != 0.0 || body["msg"] != "ok" || body["cmd"] != 0.0 {
+			t.Fatalf("body = %v", body)
+		}
+		if _, ok := body["cmdId"]; !ok {
+			t.Fatalf("body = %v lacks cmdId", body)
+		}
+	}
+	insp := asynq.NewInspector(h.redis.Opt())
+	defer insp.Close()
+	group := task.Group("1C2EB08D", h.cfg.IngestGroups)
+	tasks, err := insp.ListAggregatingTasks(task.QueueIngest, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 3 {
+		t.Fatalf("group %s holds %d tasks, want 3", group, len(tasks))
+	}
+	r, _, err := task.DecodeReport(tasks[0].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SN != "1C2EB08D" || time.Since(r.AcceptedAt) > time.Minute || r.AcceptedAt.After(time.Now()) {
+		t.Fatalf("queued report = %+v", r)
+	}
+}
+
+func TestStatusUploadAnswers503WhenRedisIsDown(t *testing.T) {
+	h := newHarness(t)
+	// The same server, but its queue client points at a Redis that is not there.
+	down := asynq.NewClient(asynq.RedisClientOpt{Addr: closedAddr(t), DialTimeout: time.Second})
+	defer down.Close()
+	srv := New(h.cfg, testenv.Logger(t), down, h.redis.Opt(), h.redis.Client, h.db.DB)
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodPost, "/open/statusUpload", strings.NewReader(fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	rec := newRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"code":503`) {
+		t.Fatalf("status = %d, body = %s", rec.Code, rec.Body)
+	}
+	if strings.Contains(rec.Body.String(), "127.0.0.1") {
+		t.Fatalf("the answer leaks internals: %s", rec.Body)
+	}
+}
+
+// TestEndToEnd runs HTTP → Redis → aggregation → worker → database for the seed fixture.
+func TestEndToEnd(t *testing.T) {
+	h := newHarness(t)
+	srv := worker.NewServer(h.redis.Opt(), h.cfg, testenv.Logger(t))
+	mux := asynq.NewServeMux()
+	mux.Handle(task.TypeStatusBatch, worker.NewBatchWriter(h.db.DB, testenv.Logger(t)))
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+
+	before := time.Now().UTC()
+	for range 2 { // the second is a terminal repeating the same report
+		if status, body := h.post(t, "/open/statusUpload", "application/json", fixture); status != http.StatusOK {
+			t.Fatalf("status = %d (%v)", status, body)
+		}
+	}
+	later := withField("ntime", `"18:40:30"`)
+	later = strings.Replace(later, `"unum1":0`, `"unum1":5`, 1)
+	if status, body := h.post(t, "/open/statusUpload", "application/json", later); status != http.StatusOK {
+		t.Fatalf("status = %d (%v)", status, body)
+	}
+	for i := range 20 { // other devices share the groups
+		other := withField("sn", fmt.Sprintf(`"OTHER%02d"`, i))
+		if status, _ := h.post(t, "/open/statusUpload", "application/json", other); status != http.StatusOK {
+			t.Fatalf("status = %d", status)
+		}
+	}
+	after := time.Now().UTC()
+	waitFor(t, 30*time.Second, "22 rows", func() bool { return h.rows(t, "tb_status") >= 22 })
+	// Give a wrongly duplicated batch the chance to land before counting.
+	insp := asynq.NewInspector(h.redis.Opt())
+	defer insp.Close()
+	waitFor(t, 30*time.Second, "an idle queue", func() bool {
+		q, err := insp.GetQueueInfo(task.QueueIngest)
+		return err == nil && q.Pending+q.Active+q.Aggregating+q.Retry == 0
+	})
+	if n := h.rows(t, "tb_status"); n != 22 {
+		t.Fatalf("tb_status has %d rows, want 22", n)
+	}
+
+	var rows []model.Status
+	if err := h.db.DB.Where("sn = ?", "1C2EB08D").Order("ntime").Find(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("fixture device has %d rows, want 2", len(rows))
+	}
+	got := rows[0]
+	if got.AcceptedAt.Before(before.Truncate(time.Microsecond)) || got.AcceptedAt.After(after) {
+		t.Fatalf("accepted_at %v not within the request window [%v, %v]", got.AcceptedAt, before, after)
+	}
+	want := model.Status{ID: got.ID, SN: "1C2EB08D", PosNo: "12345678", City: "0371", TyID: "B503", NDate: "2021-08-07",
+		NTime: "18:30:30", Line: 101, STime: "05:01:01", CTime: "18:30:20", AcceptedAt: got.AcceptedAt}
+	if got != want {
+		t.Fatalf("stored row:\n got %+v\nwant %+v", got, want)
+	}
+
+	var d model.Device
+	if err := h.db.DB.First(&d, "sn = ?", "1C2EB08D").Error; err != nil {
+		t.Fatal(err)
+	}
+	if d.NTime != "18:40:30" || d.Unum1 != 5 || !d.LastSeen.Equal(rows[1].AcceptedAt) {
+		t.Fatalf("device = %+v, want the 18:40:30 report", d)
+	}
+	if n := h.rows(t, "devices"); n != 21 {
+		t.Fatalf("devices = %d, want 21", n)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	h := newHarness(t)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, h.http.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, body := do(t, req); status != http.StatusOK {
+			t.Fatalf("%s = %d %v", path, status, body)
+		}
+	}
+	// With the database gone, the process is alive but not ready.
+	sqlDB, err := h.db.DB.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlDB.Close(); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodGet, h.http.URL+"/readyz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := do(t, req)
+	if status != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with the database closed = %d %v", status, body)
+	}
+	if checks, _ := body["checks"].(map[string]any); checks["database"] != "unreachable" || checks["redis"] != "ok" {
+		t.Fatalf("checks = %v", body)
+	}
+}
+
+func TestMonitoringNeedsOperatorToken(t *testing.T) {
+	h := newHarness(t)
+	get := func(path string, auth func(*http.Request)) (int, http.Header, string) {
+		req, err := http.NewRequest(http.MethodGet, h.http.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != nil {
+			auth(req)
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		if _, err := fmt.Fprint(&b, readAll(t, resp)); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, resp.Header, b.String()
+	}
+	tests := []struct {
+		name   string
+		path   string
+		auth   func(*http.Request)
+		status int
+	}{
+		{"no credentials", "/monitoring/", nil, http.StatusUnauthorized},
+		{"wrong bearer", "/monitoring/", func(r *http.Request) { r.Header.Set("Authorization", "Bearer nope") }, http.StatusUnauthorized},
+		{"wrong basic", "/monitoring/", func(r *http.Request) { r.SetBasicAuth("admin", "nope") }, http.StatusUnauthorized},
+		{"api deep path", "/monitoring/api/queues", nil, http.StatusUnauthorized},
+		{"bearer", "/monitoring/", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+testToken) }, http.StatusOK},
+		{"basic", "/monitoring/", func(r *http.Request) { r.SetBasicAuth("anyone", testToken) }, http.StatusOK},
+		{"queues API", "/monitoring/api/queues", func(r *http.Request) { r.SetBasicAuth("ops", testToken) }, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, header, body := get(tt.path, tt.auth)
+			if status != tt.status {
+				t.Fatalf("status = %d, want %d: %s", status, tt.status, body)
+			}
+			if status == http.StatusUnauthorized {
+				if !strings.HasPrefix(header.Get("WWW-Authenticate"), "Basic") {
+					t.Fatalf("401 without a Basic challenge: %v", header)
+				}
+				if strings.Contains(body, "<html") {
+					t.Fatal("asynqmon served without credentials")
+				}
+			}
+			if tt.path == "/monitoring/" && status == http.StatusOK && !strings.Contains(body, "/monitoring/") {
+				t.Fatalf("not asynqmon's page: %.200s", body)
+			}
+		})
+	}
+}

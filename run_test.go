@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"go.uber.org/goleak"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"monitor/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running process.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// startAll runs `monitor all` in embedded mode in-process and returns its address, a
+// stop function that returns run's error, and its output.
+func startAll(t *testing.T, dir string) (addr string, stop func() error, stdout *syncBuffer) {
+	t.Helper()
+	addr = freeAddr(t)
+	env := []string{"MONITOR_HTTP_ADDR=" + addr, "MONITOR_DATA_DIR=" + dir, "MONITOR_LOG_DIR=" + filepath.Join(dir, "logs"),
+		"MONITOR_SHUTDOWN_TIMEOUT=20s"}
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"all"}, env, stdout, stderr) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("monitor all exited: %v\n%s", err, stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("monitor all did not come up: %s", stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+			t.Logf("stderr:\n%s", stderr)
+		})
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return addr, stop, stdout
+}
+
+func postReport(t *testing.T, addr, body string) {
+	t.Helper()
+	resp, err := http.Post("http://"+addr+"/open/statusUpload", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d", resp.StatusCode)
+	}
+}
+
+func countRows(t *testing.T, dir string) int64 {
+	t.Helper()
+	db, err := gorm.Open(sqlite.Open(store.SQLiteDSN(filepath.Join(dir, "monitor.db"))), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlDB.Close()
+	var n int64
+	if err := db.Table("tb_status").Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestEmbeddedAllIngestsTheFixture(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop, stdout := startAll(t, dir)
+	fixture, err := os.ReadFile("fixtures/status.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	postReport(t, addr, string(fixture))
+	deadline := time.Now().Add(20 * time.Second)
+	for countRows(t, dir) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the fixture never reached tb_status")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	out := stdout.String()
+	for _, want := range []string{"operator token", "/open/statusUpload", "/monitoring/", "/metrics"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start-up output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestEmbeddedShutdownWritesWhatWasAcknowledged stops the process right after the
+// reports were acknowledged: the embedded Redis dies with it, so shutdown must first
+// write every acknowledged report.
+func TestEmbeddedShutdownWritesWhatWasAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop, _ := startAll(t, dir)
+	const n = 40
+	for i := range n {
+		postReport(t, addr, fmt.Sprintf(`{"sn":"SD%03d","ndate":"2021-08-07","ntime":"18:30:30"}`, i))
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := countRows(t, dir); got != n {
+		t.Fatalf("tb_status has %d rows after shutdown, want %d", got, n)
+	}
+}
+
+func TestRunRefusesBadConfigNamingTheKey(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"all"}, []string{"MONITOR_DEVICE_RATE=lots"}, &bytes.Buffer{}, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "MONITOR_DEVICE_RATE") || strings.Count(err.Error(), "\n") > 0 {
+		t.Fatalf("err = %v", err)
+	}
+	err = run(context.Background(), []string{"api"}, nil, &bytes.Buffer{}, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "MONITOR_REDIS_ADDR") {
+		t.Fatalf("api without Redis: err = %v", err)
+	}
+	if err := run(context.Background(), []string{"bogus"}, nil, &bytes.Buffer{}, &stderr); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"monitor/internal/testenv"
+)
+
+// TestSIGTERMStopsEveryRole builds the real binary and checks that each long-running
+// role exits cleanly on SIGTERM: asynq's Run would install its own signal handling, so a
+// process mixing it with an HTTP server could ignore the signal.
+func TestSIGTERMStopsEveryRole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "monitor")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	r := testenv.NewRedis(t)
+	db := testenv.NewDB(t)
+	for _, role := range []string{"all", "api", "worker", "scheduler"} {
+		t.Run(role, func(t *testing.T) {
+			if db.DSN == "" && role != "all" {
+				t.Skip("separate roles need a real MySQL")
+			}
+			addr := freeAddr(t)
+			cmd := exec.Command(bin, role)
+			cmd.Dir = t.TempDir()
+			cmd.Env = append(os.Environ(),
+				"MONITOR_HTTP_ADDR="+addr,
+				"MONITOR_REDIS_ADDR="+r.Addr, fmt.Sprintf("MONITOR_REDIS_DB=%d", r.DB),
+				"MONITOR_MYSQL_DSN="+db.DSN,
+				"MONITOR_OPERATOR_TOKEN="+strings.Repeat("t", 24),
+				"MONITOR_DATA_DIR="+cmd.Dir)
+			out := &syncBuffer{}
+			cmd.Stdout, cmd.Stderr = out, out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			deadline := time.After(20 * time.Second)
+			for !strings.Contains(out.String(), "msg=started") {
+				select {
+				case err := <-done:
+					t.Fatalf("%s exited before starting: %v\n%s", role, err, out.String())
+				case <-deadline:
+					t.Fatalf("%s did not start:\n%s", role, out.String())
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("%s exited with %v after SIGTERM\n%s", role, err, out.String())
+				}
+			case <-time.After(30 * time.Second):
+				if err := cmd.Process.Kill(); err != nil {
+					t.Error(err)
+				}
+				<-done
+				t.Fatalf("%s ignored SIGTERM\n%s", role, out.String())
+			}
+		})
+	}
+}
