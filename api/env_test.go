@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"go.uber.org/goleak"
 	"gorm.io/gorm"
 
 	"monitor/config"
@@ -23,13 +22,9 @@ import (
 	"monitor/model"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// Secrets used by the tests; TestLogsNeverContainSecrets looks for each of them.
-const (
-	testToken   = "op-token-0123456789abcdef"
-	testROToken = "ro-token-0123456789abcdef"
-)
+// testROToken is the read-only operator token of env servers; testToken (main_test.go)
+// is the admin one. TestLogsNeverContainSecrets looks for both.
+const testROToken = "ro-token-0123456789abcdef"
 
 // env is one test's API server over its own Redis db and database, with its logs captured.
 type env struct {
