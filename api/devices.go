@@ -52,16 +52,16 @@ type historyJSON struct {
 	Report     reportJSON `json:"report"`
 }
 
-// deviceList is one page of devices; NextCursor is empty on the last page.
+// deviceList is one page of devices; NextCursor is empty on the last page. Every
+// operator listing has this shape: items and nextCursor.
 type deviceList struct {
-	Devices    []deviceJSON `json:"devices"`
+	Items      []deviceJSON `json:"items"`
 	NextCursor string       `json:"nextCursor,omitempty"`
 }
 
 // reportList is one page of a device's reports, newest first.
 type reportList struct {
-	SN         string        `json:"sn"`
-	Reports    []historyJSON `json:"reports"`
+	Items      []historyJSON `json:"items"`
 	NextCursor string        `json:"nextCursor,omitempty"`
 }
 
@@ -129,13 +129,13 @@ func (s *Server) listDevices(c echo.Context) error {
 	if err := q.Order("sn").Limit(limit + 1).Find(&rows).Error; err != nil {
 		return dbError("list devices", err)
 	}
-	out := deviceList{Devices: make([]deviceJSON, 0, min(len(rows), limit))}
+	out := deviceList{Items: make([]deviceJSON, 0, min(len(rows), limit))}
 	for i := range rows {
 		if i == limit {
 			out.NextCursor = encodeCursor(cursorDevices, rows[limit-1].SN)
 			break
 		}
-		out.Devices = append(out.Devices, newDeviceJSON(&rows[i], cutoff))
+		out.Items = append(out.Items, newDeviceJSON(&rows[i], cutoff))
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -216,13 +216,13 @@ func (s *Server) listReports(c echo.Context) error {
 	if err := q.Order("id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
 		return dbError("list reports", err)
 	}
-	out := reportList{SN: d.SN, Reports: make([]historyJSON, 0, min(len(rows), limit))}
+	out := reportList{Items: make([]historyJSON, 0, min(len(rows), limit))}
 	for i := range rows {
 		if i == limit {
 			out.NextCursor = encodeCursor(cursorReports, strconv.FormatUint(rows[limit-1].ID, 10))
 			break
 		}
-		out.Reports = append(out.Reports, newHistoryJSON(&rows[i]))
+		out.Items = append(out.Items, newHistoryJSON(&rows[i]))
 	}
 	return c.JSON(http.StatusOK, out)
 }

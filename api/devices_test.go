@@ -43,7 +43,7 @@ func TestListDevicesFilters(t *testing.T) {
 			var got deviceList
 			e.getJSON("/api/v1/devices?"+tt.query, &got)
 			var sns []string
-			for _, d := range got.Devices {
+			for _, d := range got.Items {
 				sns = append(sns, d.SN)
 				if d.Online != (d.SN == "A1" || d.SN == "A3" || d.SN == "B2") {
 					t.Errorf("%s online = %v", d.SN, d.Online)
@@ -118,43 +118,43 @@ func TestListReportsNewestFirstWithinRange(t *testing.T) {
 
 	var all reportList
 	e.getJSON("/api/v1/devices/A1/reports?limit=1000", &all)
-	if len(all.Reports) != 180 || all.NextCursor != "" {
-		t.Fatalf("got %d reports, cursor %q", len(all.Reports), all.NextCursor)
+	if len(all.Items) != 180 || all.NextCursor != "" {
+		t.Fatalf("got %d reports, cursor %q", len(all.Items), all.NextCursor)
 	}
-	for i, r := range all.Reports {
-		if r.Report.SN != "A1" || (i > 0 && !r.AcceptedAt.Before(all.Reports[i-1].AcceptedAt)) {
+	for i, r := range all.Items {
+		if r.Report.SN != "A1" || (i > 0 && !r.AcceptedAt.Before(all.Items[i-1].AcceptedAt)) {
 			t.Fatalf("report %d: %+v is not A1's, newest first", i, r)
 		}
 	}
-	if !all.Reports[0].AcceptedAt.Equal(newest) {
-		t.Fatalf("newest = %v", all.Reports[0].AcceptedAt)
+	if !all.Items[0].AcceptedAt.Equal(newest) {
+		t.Fatalf("newest = %v", all.Items[0].AcceptedAt)
 	}
 
 	var win reportList
 	e.getJSON("/api/v1/devices/A1/reports?from=2026-11-27T09:00:00Z&to=2026-11-27T09:30:00Z", &win)
-	if len(win.Reports) != 30 || !win.Reports[0].AcceptedAt.Equal(newest.Add(-31*time.Minute)) ||
-		!win.Reports[29].AcceptedAt.Equal(newest.Add(-time.Hour)) {
-		t.Fatalf("window: %d reports, %v", len(win.Reports), win.Reports)
+	if len(win.Items) != 30 || !win.Items[0].AcceptedAt.Equal(newest.Add(-31*time.Minute)) ||
+		!win.Items[29].AcceptedAt.Equal(newest.Add(-time.Hour)) {
+		t.Fatalf("window: %d reports, %v", len(win.Items), win.Items)
 	}
 	// Dates are days in MONITOR_TIMEZONE: 2026-11-27 in Shanghai ends at 16:00 UTC, the
 	// 28th starts then.
 	var day reportList
 	e.getJSON("/api/v1/devices/A1/reports?from=2026-11-27&to=2026-11-27&limit=1000", &day)
-	if len(day.Reports) != 180 {
-		t.Fatalf("whole day: %d reports", len(day.Reports))
+	if len(day.Items) != 180 {
+		t.Fatalf("whole day: %d reports", len(day.Items))
 	}
 	e.getJSON("/api/v1/devices/A1/reports?from=2026-11-28", &day)
-	if len(day.Reports) != 0 {
-		t.Fatalf("next day: %d reports", len(day.Reports))
+	if len(day.Items) != 0 {
+		t.Fatalf("next day: %d reports", len(day.Items))
 	}
 	e.getJSON("/api/v1/devices/A1/reports?from=2026-11-27T17:30:00%2B08:00", &day)
-	if len(day.Reports) != 31 { // 09:30 to 10:00 UTC inclusive
-		t.Fatalf("from an offset time: %d reports", len(day.Reports))
+	if len(day.Items) != 31 { // 09:30 to 10:00 UTC inclusive
+		t.Fatalf("from an offset time: %d reports", len(day.Items))
 	}
 	var none reportList
 	e.getJSON("/api/v1/devices/A1/reports?to=2026-11-26T23:59:59Z", &none)
-	if len(none.Reports) != 0 {
-		t.Fatalf("before the first report: %d reports", len(none.Reports))
+	if len(none.Items) != 0 {
+		t.Fatalf("before the first report: %d reports", len(none.Items))
 	}
 }
 
@@ -175,7 +175,7 @@ func TestPaginationStableAcrossInserts(t *testing.T) {
 		var page deviceList
 		e.getJSON("/api/v1/devices?limit=10&cursor="+url.QueryEscape(cursor), &page)
 		pages++
-		for _, d := range page.Devices {
+		for _, d := range page.Items {
 			got = append(got, d.SN)
 		}
 		// New devices sort before, among and after the ones still to come.
@@ -205,7 +205,7 @@ func TestPaginationStableAcrossInserts(t *testing.T) {
 	for {
 		var page reportList
 		e.getJSON("/api/v1/devices/M000/reports?limit=7&cursor="+url.QueryEscape(cursor), &page)
-		for _, r := range page.Reports {
+		for _, r := range page.Items {
 			seqs = append(seqs, r.Seq)
 			times = append(times, r.AcceptedAt)
 		}
@@ -252,8 +252,8 @@ func TestInjectionStringsAreInert(t *testing.T) {
 				case http.StatusOK:
 					var page deviceList
 					e.getJSON(target, &page)
-					if len(page.Devices) != 0 {
-						t.Errorf("%s returned %d devices", target, len(page.Devices))
+					if len(page.Items) != 0 {
+						t.Errorf("%s returned %d devices", target, len(page.Items))
 					}
 					if name != "city" && name != "type" {
 						t.Errorf("%s accepted", target)

@@ -17,7 +17,7 @@ import (
 //go:embed web/fleet.html
 var webFS embed.FS
 
-var fleetPage = template.Must(template.ParseFS(webFS, "web/fleet.html"))
+var fleetTemplate = template.Must(template.ParseFS(webFS, "web/fleet.html"))
 
 // maxFleetRows bounds the offline devices and alerts the page lists; counts are complete.
 const maxFleetRows = 500
@@ -60,9 +60,9 @@ type firingAlert struct {
 	StartsAt time.Time
 }
 
-// fleet serves GET /fleet: a server-rendered overview for operators in a browser,
+// fleetPage serves GET /fleet: a server-rendered overview for operators in a browser,
 // behind the same auth as /monitoring (Basic with the token as password works).
-func (s *Server) fleet(c echo.Context) error {
+func (s *Server) fleetPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	now := time.Now()
 	cutoff := now.UTC().Add(-s.cfg.OfflineAfter)
@@ -104,7 +104,7 @@ func (s *Server) fleet(c echo.Context) error {
 	}
 
 	var buf bytes.Buffer
-	if err := fleetPage.Execute(&buf, v); err != nil {
+	if err := fleetTemplate.Execute(&buf, v); err != nil {
 		return fmt.Errorf("render fleet page: %w", err)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")

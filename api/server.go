@@ -120,7 +120,7 @@ func (s *Server) routes() {
 	mon.Any("", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/monitoring/") })
 	mon.Any("/*", s.monitoring)
 
-	e.GET("/fleet", s.fleet, s.operatorAuth(true))
+	e.GET("/fleet", s.fleetPage, s.operatorAuth(true))
 
 	s.operatorRoutes(e.Group("/api/v1", s.operatorAuth(false)))
 }
