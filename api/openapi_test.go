@@ -17,8 +17,8 @@ import (
 
 // spec is the part of the OpenAPI document the tests check.
 type spec struct {
-	OpenAPI    string                                 `yaml:"openapi"`
-	Paths      map[string]map[string]operation        `yaml:"paths"`
+	OpenAPI    string                                  `yaml:"openapi"`
+	Paths      map[string]map[string]operation         `yaml:"paths"`
 	Components struct{ Schemas map[string]schemaNode } `yaml:"components"`
 }
 
