@@ -23,12 +23,14 @@ type spec struct {
 }
 
 type operation struct {
-	Parameters []struct {
-		Ref  string `yaml:"$ref"`
-		Name string `yaml:"name"`
-		In   string `yaml:"in"`
-	} `yaml:"parameters"`
-	Responses map[string]any `yaml:"responses"`
+	Parameters []parameter    `yaml:"parameters"`
+	Responses  map[string]any `yaml:"responses"`
+}
+
+type parameter struct {
+	Ref  string `yaml:"$ref"`
+	Name string `yaml:"name"`
+	In   string `yaml:"in"`
 }
 
 type schemaNode struct {
@@ -144,11 +146,7 @@ func TestOpenAPIIsConsistent(t *testing.T) {
 				t.Errorf("%s %s: no responses", m, p)
 			}
 			for _, want := range echoParam.FindAllStringSubmatch(strings.NewReplacer("{", ":", "}", "").Replace(p), -1) {
-				found := slices.ContainsFunc(op.Parameters, func(q struct {
-					Ref  string `yaml:"$ref"`
-					Name string `yaml:"name"`
-					In   string `yaml:"in"`
-				}) bool {
+				found := slices.ContainsFunc(op.Parameters, func(q parameter) bool {
 					return (q.Name == want[1] && q.In == "path") || q.Ref == "#/components/parameters/"+want[1]
 				})
 				if !found {
