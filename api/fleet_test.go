@@ -67,7 +67,7 @@ func TestFleetPage(t *testing.T) {
 		t.Fatalf("fleet = %d %s", rec.Code, rec.Header())
 	}
 	checkFleetPage(t, rec.Body.String())
-	if !strings.Contains(rec.Body.String(), "no alerts table") {
+	if !e.db.Migrator().HasTable("alerts") && !strings.Contains(rec.Body.String(), "no alerts table") {
 		t.Fatalf("without an alerts table the page must say so:\n%s", rec.Body)
 	}
 }
@@ -75,15 +75,18 @@ func TestFleetPage(t *testing.T) {
 func TestFleetPageShowsFiringAlerts(t *testing.T) {
 	e := newEnv(t, nil)
 	seedFleet(e)
-	// The alerting code owns this table; the page relies only on these columns.
-	err := e.db.Exec(`CREATE TABLE alerts (id INTEGER PRIMARY KEY, sn VARCHAR(32) NOT NULL, kind VARCHAR(32) NOT NULL,
-		tenant INTEGER NOT NULL, city VARCHAR(16) NOT NULL, state VARCHAR(16) NOT NULL, starts_at DATETIME NOT NULL)`).Error
-	if err != nil {
-		t.Fatal(err)
+	// The alerting code owns this table; the page relies only on these columns. Where
+	// that code is not merged yet, the test makes a table with just them.
+	if !e.db.Migrator().HasTable("alerts") {
+		err := e.db.Exec(`CREATE TABLE alerts (sn VARCHAR(32) NOT NULL, kind VARCHAR(32) NOT NULL,
+			tenant INTEGER NOT NULL, city VARCHAR(16) NOT NULL, state VARCHAR(16) NOT NULL, starts_at DATETIME NOT NULL)`).Error
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-	err = e.db.Exec(`INSERT INTO alerts (id, sn, kind, tenant, city, state, starts_at) VALUES
-		(1, 'T1-ZZ-OFF1', 'device_offline', 1, '0371', 'firing', ?), (2, 'T2-OLD', 'device_offline', 2, '0371', 'resolved', ?)`, at, at).Error
+	err := e.db.Exec(`INSERT INTO alerts (sn, kind, tenant, city, state, starts_at) VALUES
+		('T1-ZZ-OFF1', 'device_offline', 1, '0371', 'firing', ?), ('T2-OLD', 'device_offline', 2, '0371', 'resolved', ?)`, at, at).Error
 	if err != nil {
 		t.Fatal(err)
 	}
