@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -76,63 +77,38 @@ func (s *Server) offlineCutoff() time.Time {
 // Online means devices.last_seen is within MONITOR_OFFLINE_AFTER: the database's view,
 // which trails the API by the ingest lag (normally a few seconds).
 func (s *Server) listDevices(c echo.Context) error {
-	p, err := newParams(c.QueryParams(), "state", "tenant", "city", "type", "limit", "cursor")
+	dq, err := parseDeviceQuery(c.QueryParams())
 	if err != nil {
 		return badRequest(err)
 	}
-	state, err := p.oneOf("state", "online", "offline")
-	if err != nil {
-		return badRequest(err)
-	}
-	tenant, hasTenant, err := p.uint32Param("tenant")
-	if err != nil {
-		return badRequest(err)
-	}
-	city, err := p.text("city", maxCityLen)
-	if err != nil {
-		return badRequest(err)
-	}
-	typ, err := p.text("type", maxTypeLen)
-	if err != nil {
-		return badRequest(err)
-	}
-	limit, err := p.limit()
-	if err != nil {
-		return badRequest(err)
-	}
-	after, err := deviceCursor(p.get("cursor"))
-	if err != nil {
-		return badRequest(err)
-	}
-
 	cutoff := s.offlineCutoff()
 	q := s.db.WithContext(c.Request().Context()).Model(&model.Device{})
-	switch state {
+	switch dq.state {
 	case "online":
 		q = q.Where("last_seen >= ?", cutoff)
 	case "offline":
 		q = q.Where("last_seen < ?", cutoff)
 	}
-	if hasTenant {
-		q = q.Where("tenant = ?", tenant)
+	if dq.hasTenant {
+		q = q.Where("tenant = ?", dq.tenant)
 	}
-	if city != "" {
-		q = q.Where("city = ?", city)
+	if dq.city != "" {
+		q = q.Where("city = ?", dq.city)
 	}
-	if typ != "" {
-		q = q.Where("tyid = ?", typ)
+	if dq.typ != "" {
+		q = q.Where("tyid = ?", dq.typ)
 	}
-	if after != "" {
-		q = q.Where("sn > ?", after)
+	if dq.after != "" {
+		q = q.Where("sn > ?", dq.after)
 	}
 	var rows []model.Device
-	if err := q.Order("sn").Limit(limit + 1).Find(&rows).Error; err != nil {
+	if err := q.Order("sn").Limit(dq.limit + 1).Find(&rows).Error; err != nil {
 		return dbError("list devices", err)
 	}
-	out := deviceList{Items: make([]deviceJSON, 0, min(len(rows), limit))}
+	out := deviceList{Items: make([]deviceJSON, 0, min(len(rows), dq.limit))}
 	for i := range rows {
-		if i == limit {
-			out.NextCursor = encodeCursor(cursorDevices, rows[limit-1].SN)
+		if i == dq.limit {
+			out.NextCursor = encodeCursor(cursorDevices, rows[dq.limit-1].SN)
 			break
 		}
 		out.Items = append(out.Items, newDeviceJSON(&rows[i], cutoff))
@@ -174,26 +150,7 @@ func (s *Server) findDevice(c echo.Context) (*model.Device, error) {
 // tb_status, newest first, optionally within [from, to) on the accepted time. Pages are
 // keyed on the row id, so reports stored meanwhile never shift a later page.
 func (s *Server) listReports(c echo.Context) error {
-	p, err := newParams(c.QueryParams(), "from", "to", "limit", "cursor")
-	if err != nil {
-		return badRequest(err)
-	}
-	from, err := p.timeParam("from", s.loc, false)
-	if err != nil {
-		return badRequest(err)
-	}
-	to, err := p.timeParam("to", s.loc, true)
-	if err != nil {
-		return badRequest(err)
-	}
-	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
-		return errorf(http.StatusBadRequest, "to: must be after from")
-	}
-	limit, err := p.limit()
-	if err != nil {
-		return badRequest(err)
-	}
-	before, err := idCursor(cursorReports, p.get("cursor"))
+	rq, err := parseReportQuery(c.QueryParams(), s.loc)
 	if err != nil {
 		return badRequest(err)
 	}
@@ -203,23 +160,23 @@ func (s *Server) listReports(c echo.Context) error {
 	}
 
 	q := s.db.WithContext(c.Request().Context()).Model(&model.Status{}).Where("sn = ?", d.SN)
-	if !from.IsZero() {
-		q = q.Where("accepted_at >= ?", from)
+	if !rq.from.IsZero() {
+		q = q.Where("accepted_at >= ?", rq.from)
 	}
-	if !to.IsZero() {
-		q = q.Where("accepted_at < ?", to)
+	if !rq.to.IsZero() {
+		q = q.Where("accepted_at < ?", rq.to)
 	}
-	if before != 0 {
-		q = q.Where("id < ?", before)
+	if rq.before != 0 {
+		q = q.Where("id < ?", rq.before)
 	}
 	var rows []model.Status
-	if err := q.Order("id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+	if err := q.Order("id DESC").Limit(rq.limit + 1).Find(&rows).Error; err != nil {
 		return dbError("list reports", err)
 	}
-	out := reportList{Items: make([]historyJSON, 0, min(len(rows), limit))}
+	out := reportList{Items: make([]historyJSON, 0, min(len(rows), rq.limit))}
 	for i := range rows {
-		if i == limit {
-			out.NextCursor = encodeCursor(cursorReports, strconv.FormatUint(rows[limit-1].ID, 10))
+		if i == rq.limit {
+			out.NextCursor = encodeCursor(cursorReports, strconv.FormatUint(rows[rq.limit-1].ID, 10))
 			break
 		}
 		out.Items = append(out.Items, newHistoryJSON(&rows[i]))
@@ -250,6 +207,71 @@ func newHistoryJSON(r *model.Status) historyJSON {
 			STime: r.STime, CTime: r.CTime, Tenant: r.Tenant,
 		},
 	}
+}
+
+// deviceQuery is a validated GET /api/v1/devices query.
+type deviceQuery struct {
+	state     string // "", "online" or "offline"
+	tenant    uint32
+	hasTenant bool
+	city, typ string
+	limit     int
+	after     string // the last sn of the previous page
+}
+
+// parseDeviceQuery validates the query of GET /api/v1/devices; the error names the parameter.
+func parseDeviceQuery(q url.Values) (dq deviceQuery, err error) {
+	p, err := newParams(q, "state", "tenant", "city", "type", "limit", "cursor")
+	if err != nil {
+		return dq, err
+	}
+	if dq.state, err = p.oneOf("state", "online", "offline"); err != nil {
+		return dq, err
+	}
+	if dq.tenant, dq.hasTenant, err = p.uint32Param("tenant"); err != nil {
+		return dq, err
+	}
+	if dq.city, err = p.text("city", maxCityLen); err != nil {
+		return dq, err
+	}
+	if dq.typ, err = p.text("type", maxTypeLen); err != nil {
+		return dq, err
+	}
+	if dq.limit, err = p.limit(); err != nil {
+		return dq, err
+	}
+	dq.after, err = deviceCursor(p.get("cursor"))
+	return dq, err
+}
+
+// reportQuery is a validated GET /api/v1/devices/{sn}/reports query.
+type reportQuery struct {
+	from, to time.Time // zero when absent; the range is [from, to)
+	limit    int
+	before   uint64 // the last id of the previous page, 0 for the first page
+}
+
+// parseReportQuery validates the query of GET /api/v1/devices/{sn}/reports; dates
+// without a time are days in loc.
+func parseReportQuery(q url.Values, loc *time.Location) (rq reportQuery, err error) {
+	p, err := newParams(q, "from", "to", "limit", "cursor")
+	if err != nil {
+		return rq, err
+	}
+	if rq.from, err = p.timeParam("from", loc, false); err != nil {
+		return rq, err
+	}
+	if rq.to, err = p.timeParam("to", loc, true); err != nil {
+		return rq, err
+	}
+	if !rq.from.IsZero() && !rq.to.IsZero() && !rq.from.Before(rq.to) {
+		return rq, errors.New("to: must be after from")
+	}
+	if rq.limit, err = p.limit(); err != nil {
+		return rq, err
+	}
+	rq.before, err = idCursor(cursorReports, p.get("cursor"))
+	return rq, err
 }
 
 // badRequest turns a parameter error, whose text names the parameter, into a 400.
