@@ -34,7 +34,7 @@ func newParams(q url.Values, allowed ...string) (params, error) {
 			}
 		}
 		if !known {
-			return params{}, fmt.Errorf("%s: unknown query parameter (want one of %s)", clip(printable(name)), strings.Join(allowed, ", "))
+			return params{}, fmt.Errorf("unknown query parameter %q (want one of %s)", clip(name), strings.Join(allowed, ", "))
 		}
 		if len(vs) > 1 {
 			return params{}, fmt.Errorf("%s: given more than once", name)
@@ -135,7 +135,8 @@ func decodeCursor(kind, cursor string) (string, error) {
 	if cursor == "" {
 		return "", nil
 	}
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	// Strict refuses non-canonical encodings, so each position has exactly one cursor.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
 	if err != nil {
 		return "", fmt.Errorf("cursor: not a cursor returned by this listing")
 	}
