@@ -14,7 +14,7 @@ build:
 
 test:
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -count=1 -timeout 30m $(PKGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

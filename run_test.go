@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"monitor/internal/testenv"
 	"monitor/store"
 )
 
@@ -41,24 +41,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // startAll runs `monitor all` in embedded mode in-process and returns its address, a
 // stop function that returns run's error, and its output.
 func startAll(t *testing.T, dir string) (addr string, stop func() error, stdout *syncBuffer) {
 	t.Helper()
-	addr = freeAddr(t)
+	addr = testenv.FreeAddr(t)
 	env := []string{"MONITOR_HTTP_ADDR=" + addr, "MONITOR_DATA_DIR=" + dir, "MONITOR_LOG_DIR=" + filepath.Join(dir, "logs"),
 		"MONITOR_SHUTDOWN_TIMEOUT=20s"}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -33,7 +33,7 @@ func TestSIGTERMStopsEveryRole(t *testing.T) {
 			if db.DSN == "" && role != "all" {
 				t.Skip("separate roles need a real MySQL")
 			}
-			addr := freeAddr(t)
+			addr := testenv.FreeAddr(t)
 			cmd := exec.Command(bin, role)
 			cmd.Dir = t.TempDir()
 			cmd.Env = append(os.Environ(),

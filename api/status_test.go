@@ -97,7 +97,7 @@ func TestStatusUploadAcceptsAndEnqueues(t *testing.T) {
 func TestStatusUploadAnswers503WhenRedisIsDown(t *testing.T) {
 	h := newHarness(t)
 	// The same server, but its queue client points at a Redis that is not there.
-	down := asynq.NewClient(asynq.RedisClientOpt{Addr: closedAddr(t), DialTimeout: time.Second})
+	down := asynq.NewClient(asynq.RedisClientOpt{Addr: testenv.FreeAddr(t), DialTimeout: time.Second})
 	defer down.Close()
 	srv := New(h.cfg, testenv.Logger(t), down, h.redis.Opt(), h.redis.Client, h.db.DB)
 	defer srv.Close()
@@ -145,11 +145,11 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	after := time.Now().UTC()
-	waitFor(t, 30*time.Second, "22 rows", func() bool { return h.rows(t, "tb_status") >= 22 })
+	testenv.WaitFor(t, 30*time.Second, "22 rows", func() bool { return h.rows(t, "tb_status") >= 22 })
 	// Give a wrongly duplicated batch the chance to land before counting.
 	insp := asynq.NewInspector(h.redis.Opt())
 	defer insp.Close()
-	waitFor(t, 30*time.Second, "an idle queue", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "an idle queue", func() bool {
 		q, err := insp.GetQueueInfo(task.QueueIngest)
 		return err == nil && q.Pending+q.Active+q.Aggregating+q.Retry == 0
 	})

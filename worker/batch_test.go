@@ -217,7 +217,7 @@ func TestServerRetriesUntilDatabaseIsBack(t *testing.T) {
 	}
 	insp := asynq.NewInspector(r.Opt())
 	defer insp.Close()
-	waitFor(t, 30*time.Second, "a batch in retry", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "a batch in retry", func() bool {
 		q, err := insp.GetQueueInfo(task.QueueIngest)
 		return err == nil && q.Retry > 0
 	})
@@ -228,24 +228,13 @@ func TestServerRetriesUntilDatabaseIsBack(t *testing.T) {
 	if _, err := insp.RunAllRetryTasks(task.QueueIngest); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "all rows", func() bool { return count(t, db, "tb_status") >= n })
-	waitFor(t, 30*time.Second, "an empty queue", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "all rows", func() bool { return count(t, db, "tb_status") >= n })
+	testenv.WaitFor(t, 30*time.Second, "an empty queue", func() bool {
 		q, err := insp.GetQueueInfo(task.QueueIngest)
 		return err == nil && q.Size == q.Completed+q.Archived && q.Archived == 0 && q.Pending == 0 && q.Active == 0
 	})
 	if got := count(t, db, "tb_status"); got != n {
 		t.Fatalf("tb_status has %d rows, want %d", got, n)
-	}
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s after %v", what, limit)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
