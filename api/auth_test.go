@@ -61,7 +61,7 @@ func TestEveryOperatorRouteNeedsCredentials(t *testing.T) {
 					wantError(t, rec, http.StatusUnauthorized, "operator credentials")
 				}
 			}
-			right := []string{"Bearer " + testToken}
+			right := []string{"Bearer " + testToken, "bearer " + testToken}
 			if apiRoute {
 				// The API takes only Bearer; Basic is for browsers on the HTML pages.
 				if rec := e.do(r.Method, path, "", "Authorization", basic("op", testToken)); rec.Code != http.StatusUnauthorized {

@@ -154,8 +154,9 @@ func (s *Server) operatorAuth(allowBasic bool) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			var secret string
 			h := c.Request().Header.Get(echo.HeaderAuthorization)
-			if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-				secret = strings.TrimSpace(tok)
+			// The scheme name is case-insensitive (RFC 9110 11.1).
+			if len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+				secret = strings.TrimSpace(h[7:])
 			} else if _, pass, ok := c.Request().BasicAuth(); ok && allowBasic {
 				secret = pass
 			}
