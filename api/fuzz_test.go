@@ -80,8 +80,9 @@ func FuzzDeviceQuery(f *testing.F) {
 				t.Fatalf("filter %q accepted", s)
 			}
 		}
-		if dq.hasTenant && strconv.FormatUint(uint64(dq.tenant), 10) != q.Get("tenant") {
-			t.Fatalf("tenant %q read as %d", q.Get("tenant"), dq.tenant)
+		if tenant := q.Get("tenant"); dq.hasTenant != (tenant != "") ||
+			dq.hasTenant && (strings.Trim(tenant, "0123456789") != "" || strings.TrimLeft(tenant, "0") != strings.TrimLeft(strconv.FormatUint(uint64(dq.tenant), 10), "0")) {
+			t.Fatalf("tenant %q read as %d (given: %v)", tenant, dq.tenant, dq.hasTenant)
 		}
 		if dq.after != "" {
 			if validSN(dq.after) != nil {
