@@ -206,3 +206,21 @@ func TestRateLimitErrorIsJSON(t *testing.T) {
 		t.Fatalf("429 body %s (%v)", rec.Body, err)
 	}
 }
+
+// BenchmarkDeviceLimiter measures the limiter on the hot path: 100,000 devices, all
+// goroutines at once.
+func BenchmarkDeviceLimiter(b *testing.B) {
+	l := newDeviceLimiter(1, 10)
+	sns := make([]string, 100_000)
+	for i := range sns {
+		sns[i] = "DEV" + strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			l.allow(sns[i%len(sns)], time.Now())
+			i += 7919
+		}
+	})
+}
