@@ -72,6 +72,17 @@ func TestFleetPage(t *testing.T) {
 	}
 }
 
+// TestFleetPageEscapesDeviceText: city and type come from terminals, so the page must
+// show them as text, never as markup.
+func TestFleetPageEscapesDeviceText(t *testing.T) {
+	e := newEnv(t, nil)
+	e.seedDevices(device("EVIL", 1, "<b>x</b>", `"><img>`, time.Now().Add(-2*time.Hour)))
+	html := e.do(http.MethodGet, "/fleet", "", "Authorization", basic("op", testToken)).Body.String()
+	if strings.Contains(html, "<b>x</b>") || strings.Contains(html, `"><img>`) || !strings.Contains(html, "&lt;b&gt;x&lt;/b&gt;") {
+		t.Fatalf("device text not escaped:\n%s", html)
+	}
+}
+
 func TestFleetPageShowsFiringAlerts(t *testing.T) {
 	e := newEnv(t, nil)
 	seedFleet(e)
