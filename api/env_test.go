@@ -28,7 +28,7 @@ const testROToken = "ro-token-0123456789abcdef"
 
 // env is one test's API server over its own Redis db and database, with its logs captured.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	cfg   *config.Config
 	srv   *Server
 	db    *gorm.DB
@@ -37,7 +37,7 @@ type env struct {
 }
 
 // newEnv starts a Server for t; mutate adjusts the default test config.
-func newEnv(t *testing.T, mutate func(*config.Config)) *env {
+func newEnv(t testing.TB, mutate func(*config.Config)) *env {
 	t.Helper()
 	cfg := config.Default()
 	cfg.OperatorToken = testToken
@@ -69,7 +69,7 @@ func newEnv(t *testing.T, mutate func(*config.Config)) *env {
 
 // logBuffer keeps every log line for assertions and also shows it in the test output.
 type logBuffer struct {
-	t   *testing.T
+	t   testing.TB
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
