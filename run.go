@@ -16,9 +16,13 @@ import (
 	"github.com/hibiken/asynq"
 	"gorm.io/gorm"
 
+	"monitor/alert"
 	"monitor/api"
+	"monitor/command"
 	"monitor/config"
+	"monitor/fleet"
 	"monitor/model"
+	"monitor/retention"
 	"monitor/scheduler"
 	"monitor/simulate"
 	"monitor/store"
@@ -134,6 +138,9 @@ func serve(ctx context.Context, cmd string, cfg *config.Config, log *slog.Logger
 		srv = worker.NewServer(rds.Opt, cfg, log)
 		mux := asynq.NewServeMux()
 		mux.Handle(task.TypeStatusBatch, worker.NewBatchWriter(db, log))
+		notifyQueue := asynq.NewClient(rds.Opt)
+		defer func() { err = errors.Join(err, notifyQueue.Close()) }()
+		registerJobs(mux, cfg, db, rds, notifyQueue, log)
 		if err := srv.Start(mux); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
@@ -199,6 +206,21 @@ func serve(ctx context.Context, cmd string, cfg *config.Config, log *slog.Logger
 		srv.Shutdown()
 	}
 	return errors.Join(errs...)
+}
+
+// registerJobs adds the handlers of the periodic jobs and of alert notifications to mux.
+func registerJobs(mux *asynq.ServeMux, cfg *config.Config, db *gorm.DB, rds *store.Redis, queue *asynq.Client, log *slog.Logger) {
+	fl := fleet.New(rds.Client, cfg.OfflineAfter)
+	cmds := command.New(db, fl, cfg.CommandTTL, log)
+	mux.Handle(task.TypeSweep, alert.NewSweeper(db, fl, queue, alert.Options{
+		OfflineAfter: cfg.OfflineAfter, UnsentThreshold: cfg.UnsentThreshold, Notify: cfg.AlertWebhookURL != "",
+	}, log))
+	mux.Handle(task.TypeAlertNotify, alert.NewNotifier(cfg.AlertWebhookURL, &http.Client{Timeout: 30 * time.Second}))
+	mux.HandleFunc(task.TypeCommandSync, cmds.HandleSync)
+	mux.HandleFunc(task.TypeLogPull, cmds.HandlePull)
+	mux.Handle(task.TypeRetention, retention.New(db, cfg.LogDir, retention.Days{
+		Status: cfg.RetentionDays, Alerts: cfg.AlertRetentionDays, Commands: cfg.CommandRetentionDays, Logs: cfg.LogRetentionDays,
+	}, log))
 }
 
 // drainIngest waits until the ingest queue is empty or ctx ends.

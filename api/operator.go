@@ -8,4 +8,9 @@ func (s *Server) operatorRoutes(g *echo.Group) {
 	g.GET("/devices/:sn", s.getDevice)
 	g.GET("/devices/:sn/reports", s.listReports)
 	g.GET("/openapi.yaml", s.openAPI)
+	g.POST("/devices/:sn/commands", s.createCommand)
+	g.GET("/commands", s.listCommands)
+	g.GET("/logs", s.listLogs)
+	g.GET("/logs/:id", s.downloadLog)
+	g.GET("/alerts", s.listAlerts)
 }

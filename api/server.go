@@ -21,7 +21,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
+	"monitor/command"
 	"monitor/config"
+	"monitor/fleet"
 )
 
 // Server is the HTTP side of monitor.
@@ -38,12 +40,17 @@ type Server struct {
 	deviceKeys deviceKeys     // nil when MONITOR_DEVICE_AUTH=off
 	limiter    *deviceLimiter // per-device rate limit of the terminal routes
 	loc        *time.Location // where a date-only query parameter starts its day
+	// fleet records last-seen times and finds open commands; cmds completes them.
+	fleet *fleet.Fleet
+	cmds  *command.Store
 }
 
 // New returns a Server that enqueues reports with queue, reads from db and rdb, and
 // shows asynqmon over the Redis of redisOpt.
 func New(cfg *config.Config, log *slog.Logger, queue *asynq.Client, redisOpt asynq.RedisConnOpt, rdb *redis.Client, db *gorm.DB) *Server {
 	s := &Server{cfg: cfg, log: log, queue: queue, rdb: rdb, db: db, echo: echo.New()}
+	s.fleet = fleet.New(rdb, cfg.OfflineAfter)
+	s.cmds = command.New(db, s.fleet, cfg.CommandTTL, log)
 	s.mon = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt})
 	if cfg.ReadOnlyToken != "" {
 		s.monRO = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt, ReadOnly: true})
@@ -111,6 +118,7 @@ func (s *Server) routes() {
 	}))
 
 	e.POST("/open/statusUpload", s.statusUpload)
+	e.POST("/open/logUpload", s.logUpload)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

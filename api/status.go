@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -95,7 +96,7 @@ func (s *Server) acceptReport(c echo.Context) error {
 	}
 	enqueueSeconds.Observe(time.Since(start).Seconds())
 	reportsAccepted.Inc()
-	return c.JSON(http.StatusOK, statusReply{Msg: "ok"})
+	return c.JSON(http.StatusOK, s.reply(req.Context(), &r))
 }
 
 // readBody reads at most limit bytes of the request body into buf; a larger body is a 413.
@@ -112,3 +113,31 @@ func readBody(buf *bytes.Buffer, req *http.Request, limit int64) error {
 	}
 	return nil
 }
+
+// reply records the accepted report's last-seen time and finds the device's open
+// command, in one Redis round trip. The report is already enqueued, so a failure here
+// still answers 200 (without a command): the next report records the device again.
+func (s *Server) reply(ctx context.Context, r *task.Report) statusReply {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	id, err := s.fleet.Accept(ctx, r.SN, r.AcceptedAt)
+	if err != nil {
+		lastSeenFailed.Inc()
+		s.log.Warn("report enqueued but last seen not recorded", "sn", r.SN, "err", err)
+		return statusReply{Msg: "ok"}
+	}
+	if id == 0 {
+		return statusReply{Msg: "ok"}
+	}
+	commandsDelivered.Inc()
+	return statusReply{Msg: "ok", Cmd: 1, CmdID: id}
+}
+
+var (
+	lastSeenFailed = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "monitor_last_seen_failures_total", Help: "Accepted reports whose last-seen time could not be recorded on Redis.",
+	})
+	commandsDelivered = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "monitor_command_deliveries_total", Help: "Report replies that carried a command.",
+	})
+)

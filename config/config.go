@@ -67,6 +67,21 @@ type Config struct {
 	LogPullEvery    string        `yaml:"log_pull_every"`
 	LogPullSelect   string        `yaml:"log_pull_select"`
 
+	// UnsentThreshold raises an unsent_records alert when a device's latest unum1+unum2
+	// exceeds it; 0 turns the alert off.
+	UnsentThreshold int64 `yaml:"unsent_threshold"`
+	// CommandTTL is how long a command stays open before it expires; CommandSyncEvery is
+	// how often deliveries are moved from Redis to the database and commands expire.
+	CommandTTL       time.Duration `yaml:"command_ttl"`
+	CommandSyncEvery string        `yaml:"command_sync_every"`
+	// RetentionEvery schedules the retention job; the *Days keys say how long each kind
+	// of record is kept.
+	RetentionEvery       string `yaml:"retention_every"`
+	RetentionDays        int    `yaml:"retention_days"`
+	AlertRetentionDays   int    `yaml:"alert_retention_days"`
+	CommandRetentionDays int    `yaml:"command_retention_days"`
+	LogRetentionDays     int    `yaml:"log_retention_days"`
+
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	LogLevel        string        `yaml:"log_level"`
 }
@@ -128,6 +143,13 @@ func (c *Config) fillDefaults() {
 	c.Timezone = cmp.Or(c.Timezone, "Local")
 	c.LogDir = cmp.Or(c.LogDir, "./data/logs")
 	c.LogPullSelect = cmp.Or(c.LogPullSelect, "all")
+	c.CommandTTL = cmp.Or(c.CommandTTL, 24*time.Hour)
+	c.CommandSyncEvery = cmp.Or(c.CommandSyncEvery, "1m")
+	c.RetentionEvery = cmp.Or(c.RetentionEvery, "17 3 * * *")
+	c.RetentionDays = cmp.Or(c.RetentionDays, 90)
+	c.AlertRetentionDays = cmp.Or(c.AlertRetentionDays, 90)
+	c.CommandRetentionDays = cmp.Or(c.CommandRetentionDays, 30)
+	c.LogRetentionDays = cmp.Or(c.LogRetentionDays, 30)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 25*time.Second)
 	c.LogLevel = cmp.Or(c.LogLevel, "info")
 }
@@ -226,6 +248,37 @@ func (c *Config) Validate() error {
 		u, err := url.Parse(c.AlertWebhookURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return bad("alert_webhook_url", "%q is not an http(s) URL", c.AlertWebhookURL)
+		}
+	}
+	for _, k := range []struct{ key, spec string }{
+		{"sweep_every", c.SweepEvery}, {"log_pull_every", c.LogPullEvery},
+		{"command_sync_every", c.CommandSyncEvery}, {"retention_every", c.RetentionEvery},
+	} {
+		if k.key == "log_pull_every" && k.spec == "" {
+			continue
+		}
+		if _, err := ParseSchedule(k.spec); err != nil {
+			return bad(k.key, "%v", err)
+		}
+	}
+	if _, err := ParseSelector(c.LogPullSelect); err != nil {
+		return bad("log_pull_select", "%v", err)
+	}
+	if c.UnsentThreshold < 0 {
+		return bad("unsent_threshold", "%d is negative (0 turns the alert off)", c.UnsentThreshold)
+	}
+	if c.CommandTTL < time.Minute {
+		return bad("command_ttl", "%v is below 1m", c.CommandTTL)
+	}
+	for _, k := range []struct {
+		key  string
+		days int
+	}{
+		{"retention_days", c.RetentionDays}, {"alert_retention_days", c.AlertRetentionDays},
+		{"command_retention_days", c.CommandRetentionDays}, {"log_retention_days", c.LogRetentionDays},
+	} {
+		if k.days < 1 {
+			return bad(k.key, "%d must be at least 1 day", k.days)
 		}
 	}
 	if c.ShutdownTimeout <= 0 {

@@ -59,7 +59,7 @@ func (Device) TableName() string { return "devices" }
 
 // Tables lists every table of the schema in creation order.
 func Tables() []any {
-	return []any{&Status{}, &Device{}}
+	return []any{&Status{}, &Device{}, &Alert{}, &Command{}, &Log{}}
 }
 
 // Migrate creates or upgrades every table.

@@ -1,0 +1,375 @@
+// Package alert raises and resolves alerts and pushes them to the webhook.
+//
+// The offline sweep reads last-seen times from Redis (written by the API when it accepts
+// a report), never from tb_status, so a paused worker or a database outage cannot make
+// devices look silent. A device never seen is not in the set, so it is never offline.
+//
+// The sweep raises no new offline alert while it cannot trust silence:
+//   - when no report at all was accepted for longer than offline_after (our intake is
+//     down, or the sweep's clock jumped forward): a whole fleet never falls silent at once;
+//   - until intake has worked for a full offline_after since it (re)started after such a
+//     gap, or since the last-seen set was seeded from the database after Redis lost it:
+//     every live device must have had a whole window to report.
+//
+// Resolutions are never held back, and alerts already firing stay firing, so a restart
+// or a clock jump neither flips the fleet offline nor silently clears real alerts.
+package alert
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"monitor/fleet"
+	"monitor/model"
+	"monitor/task"
+)
+
+// rowsPerStatement bounds the rows or ids of one statement.
+const rowsPerStatement = 1000
+
+// maxAlertsPerNotification splits a huge group into several bodies of bounded size.
+const maxAlertsPerNotification = 1000
+
+// Options are the sweep's settings.
+type Options struct {
+	// OfflineAfter is MONITOR_OFFLINE_AFTER.
+	OfflineAfter time.Duration
+	// UnsentThreshold raises unsent_records above it; 0 is off.
+	UnsentThreshold int64
+	// Notify enables pushes: false when no webhook URL is configured.
+	Notify bool
+}
+
+// Sweeper is the periodic offline sweep and the unsent-records check.
+type Sweeper struct {
+	db    *gorm.DB
+	fleet *fleet.Fleet
+	queue *asynq.Client
+	opt   Options
+	log   *slog.Logger
+	// Now is the clock; tests move it.
+	Now func() time.Time
+}
+
+// NewSweeper returns a Sweeper that stores alerts in db and enqueues notifications on queue.
+func NewSweeper(db *gorm.DB, fl *fleet.Fleet, queue *asynq.Client, opt Options, log *slog.Logger) *Sweeper {
+	return &Sweeper{db: db, fleet: fl, queue: queue, opt: opt, log: log, Now: time.Now}
+}
+
+// Result says what one sweep did.
+type Result struct {
+	Silent, Fired, Resolved, Notifications int
+	// Held is set when new offline alerts were held back (see the package doc).
+	Held string
+}
+
+// ProcessTask is the asynq handler of task.TypeSweep.
+func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
+	r, err := s.Sweep(ctx)
+	if err != nil {
+		return err
+	}
+	if r.Held != "" && r.Silent > 0 {
+		s.log.Warn("offline alerts held back", "reason", r.Held, "silent", r.Silent)
+	}
+	if r.Fired+r.Resolved > 0 {
+		s.log.Info("sweep", "fired", r.Fired, "resolved", r.Resolved, "notifications", r.Notifications)
+	}
+	return nil
+}
+
+// Sweep raises and resolves offline and unsent-records alerts once.
+func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
+	var res Result
+	now := s.Now().UTC().Truncate(time.Microsecond)
+	w, err := s.fleet.Watch(ctx)
+	if err != nil {
+		return res, err
+	}
+	if !w.Seeded {
+		if err := s.seed(ctx, now); err != nil {
+			return res, err
+		}
+		w.Since = now
+	}
+	switch {
+	case w.LastAccept.IsZero() || now.Sub(w.LastAccept) > s.opt.OfflineAfter:
+		res.Held = "no report accepted from any device for longer than offline_after"
+	case w.Since.IsZero() || now.Sub(w.Since) < s.opt.OfflineAfter:
+		res.Held = "intake (re)started or last-seen seeded less than offline_after ago"
+	}
+	cutoff := now.Add(-s.opt.OfflineAfter)
+	silent, err := s.fleet.SilentSince(ctx, cutoff)
+	if err != nil {
+		return res, err
+	}
+	res.Silent = len(silent)
+
+	firing, err := s.firing(ctx, model.AlertOffline)
+	if err != nil {
+		return res, err
+	}
+	var resolved, fired []model.Alert
+	// Resolve the devices seen again since they went silent.
+	sns := make([]string, len(firing))
+	for i, a := range firing {
+		sns[i] = a.SN
+	}
+	seen, err := s.fleet.LastSeen(ctx, sns)
+	if err != nil {
+		return res, err
+	}
+	for i, a := range firing {
+		if seen[i].After(cutoff) {
+			resolved = append(resolved, a)
+		}
+	}
+	if res.Held == "" {
+		isFiring := make(map[string]bool, len(firing))
+		for _, a := range firing {
+			isFiring[a.SN] = true
+		}
+		var fresh []fleet.Seen
+		for _, d := range silent {
+			if !isFiring[d.SN] {
+				fresh = append(fresh, d)
+			}
+		}
+		if fired, err = s.offlineAlerts(ctx, fresh, now); err != nil {
+			return res, err
+		}
+	}
+	uf, ur, err := s.unsent(ctx, now)
+	if err != nil {
+		return res, err
+	}
+	fired, resolved = append(fired, uf...), append(resolved, ur...)
+
+	if err := s.store(ctx, fired, resolved, now); err != nil {
+		return res, err
+	}
+	res.Fired, res.Resolved = len(fired), len(resolved)
+	if s.opt.Notify {
+		n, err := s.notify(ctx, fired, resolved)
+		res.Notifications = n
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// seed fills the last-seen set from devices.last_seen after Redis lost it (or on first
+// start); newer times already on Redis win.
+func (s *Sweeper) seed(ctx context.Context, now time.Time) error {
+	var all []fleet.Seen
+	after := ""
+	for {
+		var rows []struct {
+			SN       string
+			LastSeen time.Time
+		}
+		if err := s.db.WithContext(ctx).Model(&model.Device{}).Select("sn, last_seen").
+			Where("sn > ?", after).Order("sn").Limit(5000).Scan(&rows).Error; err != nil {
+			return fmt.Errorf("read devices to seed last seen: %w", err)
+		}
+		for _, r := range rows {
+			all = append(all, fleet.Seen{SN: r.SN, At: r.LastSeen})
+		}
+		if len(rows) < 5000 {
+			break
+		}
+		after = rows[len(rows)-1].SN
+	}
+	if err := s.fleet.Seed(ctx, all, now); err != nil {
+		return err
+	}
+	s.log.Info("seeded last-seen times from the database; new offline alerts wait one offline_after", "devices", len(all))
+	return nil
+}
+
+// firing returns the firing alerts of kind.
+func (s *Sweeper) firing(ctx context.Context, kind string) ([]model.Alert, error) {
+	var as []model.Alert
+	if err := s.db.WithContext(ctx).Where("kind = ? AND state = ?", kind, model.AlertFiring).
+		Order("id").Find(&as).Error; err != nil {
+		return nil, fmt.Errorf("read firing %s alerts: %w", kind, err)
+	}
+	return as, nil
+}
+
+type place struct {
+	SN     string
+	Tenant uint32
+	City   string
+}
+
+// offlineAlerts builds the new offline alerts of devices silent since d.At, with their
+// tenant and city. A device the database does not know yet (its reports are still
+// queued) waits for a later sweep.
+func (s *Sweeper) offlineAlerts(ctx context.Context, silent []fleet.Seen, now time.Time) ([]model.Alert, error) {
+	out := make([]model.Alert, 0, len(silent))
+	for part := range slices.Chunk(silent, rowsPerStatement) {
+		sns := make([]string, len(part))
+		for i, d := range part {
+			sns[i] = d.SN
+		}
+		var places []place
+		if err := s.db.WithContext(ctx).Model(&model.Device{}).Select("sn, tenant, city").
+			Where("sn IN ?", sns).Scan(&places).Error; err != nil {
+			return nil, fmt.Errorf("read silent devices: %w", err)
+		}
+		at := make(map[string]place, len(places))
+		for _, p := range places {
+			at[p.SN] = p
+		}
+		for _, d := range part {
+			p, ok := at[d.SN]
+			if !ok {
+				continue
+			}
+			out = append(out, model.Alert{Kind: model.AlertOffline, SN: d.SN, Tenant: p.Tenant, City: p.City,
+				StartsAt: d.At.Add(s.opt.OfflineAfter), Value: now.Sub(d.At).Seconds()})
+		}
+	}
+	return out, nil
+}
+
+// unsent returns the unsent-records alerts to fire and to resolve: a device fires when
+// its latest report's unum1+unum2 is over the threshold, and resolves when it is not
+// (or when the check is turned off).
+func (s *Sweeper) unsent(ctx context.Context, now time.Time) (fired, resolved []model.Alert, err error) {
+	firing, err := s.firing(ctx, model.AlertUnsent)
+	if err != nil {
+		return nil, nil, err
+	}
+	over := map[string]bool{}
+	if s.opt.UnsentThreshold > 0 {
+		var rows []struct {
+			SN     string
+			Tenant uint32
+			City   string
+			Total  int64
+		}
+		if err := s.db.WithContext(ctx).Model(&model.Device{}).Select("sn, tenant, city, unum1 + unum2 AS total").
+			Where("unum1 + unum2 > ?", s.opt.UnsentThreshold).Scan(&rows).Error; err != nil {
+			return nil, nil, fmt.Errorf("read unsent records: %w", err)
+		}
+		isFiring := make(map[string]bool, len(firing))
+		for _, a := range firing {
+			isFiring[a.SN] = true
+		}
+		for _, r := range rows {
+			over[r.SN] = true
+			if !isFiring[r.SN] {
+				fired = append(fired, model.Alert{Kind: model.AlertUnsent, SN: r.SN, Tenant: r.Tenant, City: r.City,
+					StartsAt: now, Value: float64(r.Total)})
+			}
+		}
+	}
+	for _, a := range firing {
+		if !over[a.SN] {
+			resolved = append(resolved, a)
+		}
+	}
+	return fired, resolved, nil
+}
+
+// store inserts the fired alerts (the unique firing key drops any that already fire)
+// and resolves the others.
+func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now time.Time) error {
+	for i := range fired {
+		key := fired[i].Kind + ":" + fired[i].SN
+		fired[i].State, fired[i].FiringKey = model.AlertFiring, &key
+	}
+	if len(fired) > 0 {
+		if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+			CreateInBatches(&fired, rowsPerStatement).Error; err != nil {
+			return fmt.Errorf("insert alerts: %w", err)
+		}
+	}
+	ids := make([]uint64, len(resolved))
+	for i := range resolved {
+		ids[i] = resolved[i].ID
+		resolved[i].State, resolved[i].EndsAt = model.AlertResolved, &now
+	}
+	for part := range slices.Chunk(ids, rowsPerStatement) {
+		if err := s.db.WithContext(ctx).Model(&model.Alert{}).Where("id IN ? AND state = ?", part, model.AlertFiring).
+			Updates(map[string]any{"state": model.AlertResolved, "ends_at": now, "firing_key": nil}).Error; err != nil {
+			return fmt.Errorf("resolve alerts: %w", err)
+		}
+	}
+	return nil
+}
+
+// Notification is the webhook body: one status and the alerts of one tenant and city.
+type Notification struct {
+	Status      string       `json:"status"`
+	GroupLabels GroupLabels  `json:"groupLabels"`
+	Alerts      []AlertEntry `json:"alerts"`
+}
+
+// GroupLabels are what the alerts of one notification share.
+type GroupLabels struct {
+	Tenant uint32 `json:"tenant"`
+	City   string `json:"city"`
+}
+
+// AlertEntry is one alert in a notification.
+type AlertEntry struct {
+	Status   string     `json:"status"`
+	Kind     string     `json:"kind"`
+	SN       string     `json:"sn"`
+	Tenant   uint32     `json:"tenant"`
+	City     string     `json:"city"`
+	StartsAt time.Time  `json:"startsAt"`
+	EndsAt   *time.Time `json:"endsAt,omitempty"`
+	Value    float64    `json:"value"`
+}
+
+// notify enqueues one notification per status, tenant and city, like Alertmanager's
+// group_by [tenant, city] with the sweep's period as group_wait: devices of a depot
+// that fall silent together arrive in one request.
+func (s *Sweeper) notify(ctx context.Context, fired, resolved []model.Alert) (int, error) {
+	type key struct {
+		status, city string
+		tenant       uint32
+	}
+	groups := map[key][]AlertEntry{}
+	for _, a := range slices.Concat(fired, resolved) {
+		k := key{status: a.State, city: a.City, tenant: a.Tenant}
+		groups[k] = append(groups[k], AlertEntry{Status: a.State, Kind: a.Kind, SN: a.SN, Tenant: a.Tenant,
+			City: a.City, StartsAt: a.StartsAt, EndsAt: a.EndsAt, Value: a.Value})
+	}
+	keys := make([]key, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.status, b.status), cmp.Compare(a.tenant, b.tenant), cmp.Compare(a.city, b.city))
+	})
+	n := 0
+	for _, k := range keys {
+		for part := range slices.Chunk(groups[k], maxAlertsPerNotification) {
+			body, err := json.Marshal(Notification{Status: k.status, GroupLabels: GroupLabels{Tenant: k.tenant, City: k.city}, Alerts: part})
+			if err != nil {
+				return n, fmt.Errorf("encode notification: %w", err)
+			}
+			if _, err := s.queue.EnqueueContext(ctx, task.NewAlertNotifyTask(body)); err != nil {
+				// The alerts are stored; only this push is lost.
+				return n, fmt.Errorf("enqueue notification: %w", err)
+			}
+			n++
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,104 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
+
+	"monitor/command"
+	"monitor/model"
+)
+
+// commandRequest is the body of POST /api/v1/devices/{sn}/commands.
+type commandRequest struct {
+	Type string `json:"type"`
+}
+
+// createCommand opens a command for a device: 201 with the new command, or 200 with the
+// device's open command of that type when it has one (one open command per device and
+// type; asking twice is not an error).
+func (s *Server) createCommand(c echo.Context) error {
+	sn := c.Param("sn")
+	if err := checkSN(sn); err != nil {
+		return err
+	}
+	var req commandRequest
+	dec := json.NewDecoder(io.LimitReader(c.Request().Body, 4<<10))
+	if err := dec.Decode(&req); err != nil {
+		return errorf(http.StatusBadRequest, "bad JSON: want {\"type\":\"upload_logs\"}")
+	}
+	if req.Type != model.CommandUploadLogs {
+		return errorf(http.StatusBadRequest, "type: %q is not a command type (want upload_logs)", clip(req.Type))
+	}
+	ctx := c.Request().Context()
+	known, err := s.knownDevice(c, sn)
+	if err != nil {
+		return err
+	}
+	if !known {
+		return errorf(http.StatusNotFound, "sn: no device %s has reported", sn)
+	}
+	cmd, created, err := s.cmds.Create(ctx, sn, req.Type, command.OriginOperator)
+	if err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: err}
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, cmd)
+}
+
+// knownDevice reports whether sn has reported: it is in the devices table, or its
+// report was accepted and still waits in the queue.
+func (s *Server) knownDevice(c echo.Context, sn string) (bool, error) {
+	ctx := c.Request().Context()
+	err := s.db.WithContext(ctx).Select("sn").Where("sn = ?", sn).Take(&model.Device{}).Error
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, gorm.ErrRecordNotFound) {
+		return false, &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: err}
+	}
+	seen, err := s.fleet.LastSeen(ctx, []string{sn})
+	if err != nil {
+		return false, &Error{Status: http.StatusServiceUnavailable, Msg: "redis unavailable: retry later", Err: err}
+	}
+	return !seen[0].IsZero(), nil
+}
+
+// listCommands answers GET /api/v1/commands?sn=&state=&limit=&cursor=, newest first.
+// A command's state is the database's: a delivery shows as delivered after the next
+// command sync (MONITOR_COMMAND_SYNC_EVERY).
+func (s *Server) listCommands(c echo.Context) error {
+	page, err := parseIDPage(c.QueryParam("limit"), c.QueryParam("cursor"), "cmd")
+	if err != nil {
+		return err
+	}
+	q := s.db.WithContext(c.Request().Context()).Order("id DESC").Limit(page.limit + 1)
+	if page.before > 0 {
+		q = q.Where("id < ?", page.before)
+	}
+	if sn := c.QueryParam("sn"); sn != "" {
+		if err := checkSN(sn); err != nil {
+			return err
+		}
+		q = q.Where("sn = ?", sn)
+	}
+	switch st := c.QueryParam("state"); st {
+	case "":
+	case model.CommandPending, model.CommandDelivered, model.CommandDone, model.CommandExpired:
+		q = q.Where("state = ?", st)
+	default:
+		return errorf(http.StatusBadRequest, "state: %q is not pending, delivered, done or expired", clip(st))
+	}
+	var rows []model.Command
+	if err := q.Find(&rows).Error; err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: err}
+	}
+	return c.JSON(http.StatusOK, pageOf(rows, page, "cmd", func(r *model.Command) uint64 { return r.ID }))
+}

@@ -1,0 +1,246 @@
+package command_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"gorm.io/gorm"
+
+	"monitor/command"
+	"monitor/config"
+	"monitor/fleet"
+	"monitor/internal/testenv"
+	"monitor/model"
+	"monitor/task"
+)
+
+type env struct {
+	db  *gorm.DB
+	rdb *testenv.Redis
+	fl  *fleet.Fleet
+	st  *command.Store
+	now time.Time
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{db: testenv.NewDB(t).DB, rdb: testenv.NewRedis(t)}
+	e.fl = fleet.New(e.rdb.Client, 30*time.Minute)
+	e.st = command.New(e.db, e.fl, 24*time.Hour, testenv.Logger(t))
+	e.now = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	e.st.Now = func() time.Time { return e.now }
+	return e
+}
+
+func (e *env) device(t *testing.T, sn string, tenant uint32, city, typ string, line uint32) {
+	t.Helper()
+	d := model.Device{SN: sn, Tenant: tenant, City: city, TyID: typ, Line: line, FirstSeen: e.now, LastSeen: e.now}
+	if err := e.db.Create(&d).Error; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// report is what statusUpload does: it returns the command id of the reply.
+func (e *env) report(t *testing.T, sn string) uint64 {
+	t.Helper()
+	id, err := e.fl.Accept(context.Background(), sn, e.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (e *env) get(t *testing.T, id uint64) model.Command {
+	t.Helper()
+	var c model.Command
+	if err := e.db.Take(&c, id).Error; err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) sync(t *testing.T) {
+	t.Helper()
+	if err := e.st.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCommandLifecycle(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.device(t, "A", 1, "0371", "B503", 5)
+	e.device(t, "B", 1, "0371", "B503", 5)
+
+	cmd, created, err := e.st.Create(ctx, "A", model.CommandUploadLogs, command.OriginOperator)
+	if err != nil || !created || cmd.State != model.CommandPending || cmd.ID == 0 {
+		t.Fatalf("create: %+v %v %v", cmd, created, err)
+	}
+	again, created, err := e.st.Create(ctx, "A", model.CommandUploadLogs, command.OriginOperator)
+	if err != nil || created || again.ID != cmd.ID {
+		t.Fatalf("second create: %+v %v %v, want the open command %d", again, created, err, cmd.ID)
+	}
+
+	if got := e.report(t, "B"); got != 0 {
+		t.Fatalf("B's reply carries command %d", got)
+	}
+	if got := e.report(t, "A"); got != cmd.ID {
+		t.Fatalf("A's reply carries %d, want %d", got, cmd.ID)
+	}
+	// Delivery reaches the database with the next sync, not on the report path.
+	if got := e.get(t, cmd.ID); got.State != model.CommandPending {
+		t.Fatalf("state before sync = %s", got.State)
+	}
+	e.now = e.now.Add(time.Minute)
+	e.sync(t)
+	got := e.get(t, cmd.ID)
+	if got.State != model.CommandDelivered || got.Deliveries != 1 || got.DeliveredAt == nil || !got.DeliveredAt.Equal(e.now.Add(-time.Minute)) {
+		t.Fatalf("after delivery: %+v", got)
+	}
+
+	// Unanswered, it is delivered again on later reports.
+	for range 2 {
+		if id := e.report(t, "A"); id != cmd.ID {
+			t.Fatalf("redelivery carries %d", id)
+		}
+	}
+	e.sync(t)
+	if got := e.get(t, cmd.ID); got.State != model.CommandDelivered || got.Deliveries != 3 {
+		t.Fatalf("after redelivery: %+v", got)
+	}
+
+	// The wrong device cannot complete it; its own upload does.
+	lg := model.Log{Path: "x.log", Size: 3, SHA256: "00"}
+	if err := e.st.Complete(ctx, "B", cmd.ID, &lg); !errors.Is(err, command.ErrNotOpen) {
+		t.Fatalf("complete by B: %v", err)
+	}
+	if err := e.st.Complete(ctx, "A", cmd.ID, &lg); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(t, cmd.ID); got.State != model.CommandDone || got.DoneAt == nil {
+		t.Fatalf("after upload: %+v", got)
+	}
+	if id := e.report(t, "A"); id != 0 {
+		t.Fatalf("done command still delivered: %d", id)
+	}
+	lg2 := model.Log{Path: "y.log"}
+	if err := e.st.Complete(ctx, "A", cmd.ID, &lg2); !errors.Is(err, command.ErrNotOpen) {
+		t.Fatalf("second upload: %v", err)
+	}
+	e.sync(t) // a late delivery count must not reopen it
+	if got := e.get(t, cmd.ID); got.State != model.CommandDone {
+		t.Fatalf("state after late sync = %s", got.State)
+	}
+
+	// Unanswered for its TTL, a command expires, on Redis too, and a new one may open.
+	old, _, err := e.st.Create(ctx, "B", model.CommandUploadLogs, command.OriginOperator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.report(t, "B")
+	e.now = e.now.Add(25 * time.Hour)
+	e.sync(t)
+	if got := e.get(t, old.ID); got.State != model.CommandExpired || got.Deliveries != 1 {
+		t.Fatalf("after ttl: %+v", got)
+	}
+	if id := e.report(t, "B"); id != 0 {
+		t.Fatalf("expired command delivered: %d", id)
+	}
+	if err := e.st.Check(ctx, "B", old.ID); !errors.Is(err, command.ErrNotOpen) {
+		t.Fatalf("check expired: %v", err)
+	}
+	fresh, created, err := e.st.Create(ctx, "B", model.CommandUploadLogs, command.OriginOperator)
+	if err != nil || !created || fresh.ID == old.ID {
+		t.Fatalf("create after expiry: %+v %v %v", fresh, created, err)
+	}
+}
+
+func TestSyncRepairsRedis(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.device(t, "A", 1, "0371", "B503", 5)
+	cmd, _, err := e.st.Create(ctx, "A", model.CommandUploadLogs, command.OriginOperator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Redis loses its open commands, and holds a stale one.
+	if err := e.rdb.Client.Del(ctx, fleet.KeyOpen).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rdb.Client.HSet(ctx, fleet.KeyOpen, "GHOST", "999").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if id := e.report(t, "A"); id != 0 {
+		t.Fatalf("delivered without redis state: %d", id)
+	}
+	e.sync(t)
+	if id := e.report(t, "A"); id != cmd.ID {
+		t.Fatalf("after sync A gets %d, want %d", id, cmd.ID)
+	}
+	if id := e.report(t, "GHOST"); id != 0 {
+		t.Fatalf("stale command still delivered: %d", id)
+	}
+}
+
+func TestPullReachesOnlySelectedDevices(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		selector string
+		want     []string
+	}{
+		{"city=0371,type=B503", []string{"A", "C"}},
+		{"tenant=2", []string{"D"}},
+		{"line=5,city=0371", []string{"A", "B"}},
+		{"all", []string{"A", "B", "C", "D"}},
+	} {
+		t.Run(tc.selector, func(t *testing.T) {
+			e := newEnv(t)
+			e.device(t, "A", 1, "0371", "B503", 5)
+			e.device(t, "B", 1, "0371", "X1", 5)
+			e.device(t, "C", 1, "0371", "B503", 6)
+			e.device(t, "D", 2, "0999", "B503", 5)
+			sel, err := config.ParseSelector(tc.selector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := e.st.Pull(ctx, sel)
+			if err != nil || n != int64(len(tc.want)) {
+				t.Fatalf("pull opened %d (%v), want %d", n, err, len(tc.want))
+			}
+			var got []string
+			for _, sn := range []string{"A", "B", "C", "D"} {
+				if e.report(t, sn) != 0 {
+					got = append(got, sn)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("commands reached %v, want %v", got, tc.want)
+			}
+			// Pulling again opens nothing new: one open command per device and type.
+			if n, err := e.st.Pull(ctx, sel); err != nil || n != 0 {
+				t.Fatalf("second pull opened %d (%v)", n, err)
+			}
+		})
+	}
+}
+
+func TestHandlePullTakesTheSelectorFromThePayload(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.device(t, "A", 1, "0371", "B503", 5)
+	e.device(t, "B", 1, "0999", "B503", 5)
+	if err := e.st.HandlePull(ctx, asynq.NewTask(task.TypeLogPull, []byte("city=0999"))); err != nil {
+		t.Fatal(err)
+	}
+	if e.report(t, "A") != 0 || e.report(t, "B") == 0 {
+		t.Fatal("the pull did not follow its selector")
+	}
+	err := e.st.HandlePull(ctx, asynq.NewTask(task.TypeLogPull, []byte("depot=1")))
+	if !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("bad selector: %v, want SkipRetry", err)
+	}
+}

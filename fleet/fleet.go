@@ -1,0 +1,341 @@
+// Package fleet keeps the live state of the fleet in Redis: when the API last accepted
+// a report from each device, and which command each device has open. The API writes it
+// with one script call per report; the sweep and the command jobs read it in bulk.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis keys. Scores and times are Unix microseconds, exact in a float64 until 2255.
+const (
+	// KeyLastSeen is a sorted set of sn scored by the acceptance time of its newest report.
+	KeyLastSeen = "monitor:lastseen"
+	// KeyLastAccept is the newest acceptance time of any report: whether intake works at all.
+	KeyLastAccept = "monitor:lastaccept"
+	// KeyWatchSince is when intake last (re)started after a gap longer than offline_after,
+	// or when the last-seen set was seeded from the database. Devices must have had a full
+	// offline_after of working intake since then before the sweep may call them offline.
+	KeyWatchSince = "monitor:watchsince"
+	// KeySeeded marks that KeyLastSeen was seeded from the database since this Redis's
+	// data began; a Redis that lost its data loses the mark too, and the sweep re-seeds.
+	KeySeeded = "monitor:lastseen:seeded"
+	// KeyOpen maps sn to the id of the device's open upload_logs command.
+	KeyOpen = "monitor:cmd:open"
+	// KeyDeliveries counts, per command id, the replies that carried it since the last sync;
+	// KeyFirstDelivery holds the first such reply's time.
+	KeyDeliveries    = "monitor:cmd:deliveries"
+	KeyFirstDelivery = "monitor:cmd:firstdelivery"
+)
+
+// chunk bounds the arguments of one Redis command in bulk operations.
+const chunk = 5000
+
+// Fleet reads and writes the live state on one Redis.
+type Fleet struct {
+	rdb *redis.Client
+	// gap is offline_after: a pause in intake at least this long restarts the watch.
+	gap time.Duration
+}
+
+// New returns a Fleet on rdb; offlineAfter is the configured MONITOR_OFFLINE_AFTER.
+func New(rdb *redis.Client, offlineAfter time.Duration) *Fleet {
+	return &Fleet{rdb: rdb, gap: offlineAfter}
+}
+
+// acceptScript records one accepted report and returns the device's open command id,
+// or nil. KEYS: lastseen, lastaccept, watchsince, open, deliveries, firstdelivery.
+// ARGV: sn, accepted micros, gap micros.
+var acceptScript = redis.NewScript(`
+local at = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], 'GT', at, ARGV[1])
+local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
+if at > prev then
+  redis.call('SET', KEYS[2], ARGV[2])
+  if at - prev > tonumber(ARGV[3]) then
+    redis.call('SET', KEYS[3], ARGV[2])
+  end
+end
+local id = redis.call('HGET', KEYS[4], ARGV[1])
+if id then
+  redis.call('HINCRBY', KEYS[5], id, 1)
+  redis.call('HSETNX', KEYS[6], id, ARGV[2])
+end
+return id
+`)
+
+var acceptKeys = []string{KeyLastSeen, KeyLastAccept, KeyWatchSince, KeyOpen, KeyDeliveries, KeyFirstDelivery}
+
+// Accept records that the API accepted a report of sn at time at, in one round trip,
+// and returns the id of the device's open command (0 when there is none). A returned
+// command counts as delivered.
+func (f *Fleet) Accept(ctx context.Context, sn string, at time.Time) (uint64, error) {
+	v, err := acceptScript.Run(ctx, f.rdb, acceptKeys, sn, at.UnixMicro(), f.gap.Microseconds()).Text()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("record last seen: %w", err)
+	}
+	id, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("open command of %s: bad id %q", sn, v)
+	}
+	return id, nil
+}
+
+// Watch is what the sweep needs to know before it may call anyone offline.
+type Watch struct {
+	// LastAccept is the newest acceptance of any report; zero when none was ever recorded.
+	LastAccept time.Time
+	// Since is when intake last (re)started or the set was seeded; zero when unknown.
+	Since time.Time
+	// Seeded reports whether the last-seen set holds the database's devices.
+	Seeded bool
+}
+
+// Watch reads the intake state in one round trip.
+func (f *Fleet) Watch(ctx context.Context) (Watch, error) {
+	vals, err := f.rdb.MGet(ctx, KeyLastAccept, KeyWatchSince, KeySeeded).Result()
+	if err != nil {
+		return Watch{}, fmt.Errorf("read intake state: %w", err)
+	}
+	return Watch{LastAccept: microsOf(vals[0]), Since: microsOf(vals[1]), Seeded: vals[2] != nil}, nil
+}
+
+func microsOf(v any) time.Time {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(n).UTC()
+}
+
+// Seen is one device's last-seen time.
+type Seen struct {
+	SN string
+	At time.Time
+}
+
+// Seed merges last-seen times from the database into the set (a newer time already
+// there wins), then marks the set seeded and restarts the watch at now.
+func (f *Fleet) Seed(ctx context.Context, seen []Seen, now time.Time) error {
+	for part := range slices.Chunk(seen, chunk) {
+		zs := make([]redis.Z, len(part))
+		for i, s := range part {
+			zs[i] = redis.Z{Score: float64(s.At.UnixMicro()), Member: s.SN}
+		}
+		if err := f.rdb.ZAddGT(ctx, KeyLastSeen, zs...).Err(); err != nil {
+			return fmt.Errorf("seed last seen: %w", err)
+		}
+	}
+	_, err := f.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, KeyWatchSince, now.UnixMicro(), 0)
+		p.Set(ctx, KeySeeded, now.UnixMicro(), 0)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark last seen seeded: %w", err)
+	}
+	return nil
+}
+
+// SilentSince returns the devices whose newest report was accepted at or before cutoff.
+func (f *Fleet) SilentSince(ctx context.Context, cutoff time.Time) ([]Seen, error) {
+	zs, err := f.rdb.ZRangeByScoreWithScores(ctx, KeyLastSeen, &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(cutoff.UnixMicro(), 10),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read silent devices: %w", err)
+	}
+	out := make([]Seen, 0, len(zs))
+	for _, z := range zs {
+		sn, ok := z.Member.(string)
+		if ok {
+			out = append(out, Seen{SN: sn, At: time.UnixMicro(int64(z.Score)).UTC()})
+		}
+	}
+	return out, nil
+}
+
+// LastSeen returns the last-seen time of each sn, zero for a device never seen.
+func (f *Fleet) LastSeen(ctx context.Context, sns []string) ([]time.Time, error) {
+	out := make([]time.Time, 0, len(sns))
+	for part := range slices.Chunk(sns, chunk) {
+		scores, err := f.rdb.ZMScore(ctx, KeyLastSeen, part...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("read last seen: %w", err)
+		}
+		for _, s := range scores {
+			if s == 0 {
+				out = append(out, time.Time{})
+				continue
+			}
+			out = append(out, time.UnixMicro(int64(s)).UTC())
+		}
+	}
+	return out, nil
+}
+
+// SetOpen records open commands: sn to command id.
+func (f *Fleet) SetOpen(ctx context.Context, open map[string]uint64) error {
+	args := make([]any, 0, 2*min(len(open), chunk))
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
+		}
+		err := f.rdb.HSet(ctx, KeyOpen, args...).Err()
+		args = args[:0]
+		if err != nil {
+			return fmt.Errorf("record open commands: %w", err)
+		}
+		return nil
+	}
+	for sn, id := range open {
+		args = append(args, sn, strconv.FormatUint(id, 10))
+		if len(args) >= 2*chunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// clearScript deletes sn→id pairs from the open hash, each only while it still names
+// that id, so a newer command of the device is never dropped. ARGV: sn1, id1, sn2, id2…
+var clearScript = redis.NewScript(`
+local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i+1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n
+`)
+
+// ClearOpen forgets closed commands: sn to the id that is no longer open.
+func (f *Fleet) ClearOpen(ctx context.Context, closed map[string]uint64) error {
+	args := make([]any, 0, 2*min(len(closed), chunk))
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
+		}
+		err := clearScript.Run(ctx, f.rdb, []string{KeyOpen}, args...).Err()
+		args = args[:0]
+		if err != nil {
+			return fmt.Errorf("forget closed commands: %w", err)
+		}
+		return nil
+	}
+	for sn, id := range closed {
+		args = append(args, sn, strconv.FormatUint(id, 10))
+		if len(args) >= 2*chunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// Open returns every open command in Redis: sn to command id.
+func (f *Fleet) Open(ctx context.Context) (map[string]uint64, error) {
+	m, err := f.rdb.HGetAll(ctx, KeyOpen).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read open commands: %w", err)
+	}
+	out := make(map[string]uint64, len(m))
+	for sn, v := range m {
+		id, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			continue // not ours to interpret; the sync overwrites or clears it
+		}
+		out[sn] = id
+	}
+	return out, nil
+}
+
+// Delivery is what the replies to reports did with one command since the last sync.
+type Delivery struct {
+	Count int64
+	First time.Time
+}
+
+// takeScript returns both delivery hashes as flat arrays and deletes them, atomically,
+// so a delivery recorded meanwhile is never lost between the read and the delete.
+var takeScript = redis.NewScript(`
+local c = redis.call('HGETALL', KEYS[1])
+local f = redis.call('HGETALL', KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+return {c, f}
+`)
+
+// TakeDeliveries removes and returns the deliveries recorded since the last call.
+// Give them back with RestoreDeliveries when they cannot be stored.
+func (f *Fleet) TakeDeliveries(ctx context.Context) (map[uint64]Delivery, error) {
+	v, err := takeScript.Run(ctx, f.rdb, []string{KeyDeliveries, KeyFirstDelivery}).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("take deliveries: %w", err)
+	}
+	out := map[uint64]Delivery{}
+	pairs := func(x any, fn func(id uint64, v string)) {
+		flat, _ := x.([]any)
+		for i := 0; i+1 < len(flat); i += 2 {
+			k, _ := flat[i].(string)
+			val, _ := flat[i+1].(string)
+			id, err := strconv.ParseUint(k, 10, 64)
+			if err == nil {
+				fn(id, val)
+			}
+		}
+	}
+	if len(v) == 2 {
+		pairs(v[0], func(id uint64, val string) {
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil {
+				return // a count that is not a number carries no delivery
+			}
+			d := out[id]
+			d.Count = n
+			out[id] = d
+		})
+		pairs(v[1], func(id uint64, val string) {
+			d := out[id]
+			d.First = microsOf(val)
+			out[id] = d
+		})
+	}
+	return out, nil
+}
+
+// RestoreDeliveries gives back deliveries taken by TakeDeliveries, merging them with
+// any recorded since.
+func (f *Fleet) RestoreDeliveries(ctx context.Context, ds map[uint64]Delivery) error {
+	_, err := f.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for id, d := range ds {
+			k := strconv.FormatUint(id, 10)
+			p.HIncrBy(ctx, KeyDeliveries, k, d.Count)
+			if !d.First.IsZero() {
+				p.HSetNX(ctx, KeyFirstDelivery, k, d.First.UnixMicro())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore deliveries: %w", err)
+	}
+	return nil
+}

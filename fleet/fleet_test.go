@@ -1,0 +1,82 @@
+package fleet_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"monitor/fleet"
+	"monitor/internal/testenv"
+)
+
+func TestAcceptAndDeliveries(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.NewRedis(t)
+	fl := fleet.New(rdb.Client, 30*time.Minute)
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+
+	if err := fl.SetOpen(ctx, map[string]uint64{"A": 7}); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		sn   string
+		at   time.Time
+		want uint64
+	}{
+		{"A", t0, 7},
+		{"B", t0.Add(time.Minute), 0},
+		{"A", t0.Add(2 * time.Minute), 7},
+		{"A", t0.Add(-time.Hour), 7}, // a late, older report does not move last seen back
+	} {
+		id, err := fl.Accept(ctx, tc.sn, tc.at)
+		if err != nil || id != tc.want {
+			t.Fatalf("accept %d: %d, %v; want %d", i, id, err, tc.want)
+		}
+	}
+	seen, err := fl.LastSeen(ctx, []string{"A", "B", "NEVER"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !seen[0].Equal(t0.Add(2*time.Minute)) || !seen[1].Equal(t0.Add(time.Minute)) || !seen[2].IsZero() {
+		t.Fatalf("last seen %v", seen)
+	}
+	w, err := fl.Watch(ctx)
+	if err != nil || !w.LastAccept.Equal(t0.Add(2*time.Minute)) || !w.Since.Equal(t0) || w.Seeded {
+		t.Fatalf("watch %+v %v", w, err)
+	}
+
+	ds, err := fl.TakeDeliveries(ctx)
+	if err != nil || len(ds) != 1 || ds[7].Count != 3 || !ds[7].First.Equal(t0) {
+		t.Fatalf("deliveries %+v %v", ds, err)
+	}
+	if again, err := fl.TakeDeliveries(ctx); err != nil || len(again) != 0 {
+		t.Fatalf("taken twice: %+v %v", again, err)
+	}
+	// A delivery recorded after the take merges with what is given back.
+	if _, err := fl.Accept(ctx, "A", t0.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := fl.RestoreDeliveries(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	if back, err := fl.TakeDeliveries(ctx); err != nil || back[7].Count != 4 {
+		t.Fatalf("after restore %+v %v", back, err)
+	}
+
+	// Closing a command only drops the entry that still names it.
+	if err := fl.SetOpen(ctx, map[string]uint64{"A": 8}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fl.ClearOpen(ctx, map[string]uint64{"A": 7}); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := fl.Accept(ctx, "A", t0.Add(4*time.Minute)); err != nil || id != 8 {
+		t.Fatalf("after clearing an old id: %d %v", id, err)
+	}
+	if err := fl.ClearOpen(ctx, map[string]uint64{"A": 8}); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := fl.Accept(ctx, "A", t0.Add(5*time.Minute)); err != nil || id != 0 {
+		t.Fatalf("after clearing: %d %v", id, err)
+	}
+}

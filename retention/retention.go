@@ -1,0 +1,166 @@
+// Package retention keeps the stored history bounded: it deletes old reports, closed
+// commands, resolved alerts and uploaded logs, a small chunk at a time.
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"gorm.io/gorm"
+
+	"monitor/model"
+)
+
+// Chunk is how many rows one DELETE removes; Pause is the rest between two, so that
+// ingest's inserts into tb_status never wait long behind the retention's locks.
+const (
+	Chunk = 5000
+	Pause = 50 * time.Millisecond
+)
+
+// Days says how long each kind of record is kept.
+type Days struct {
+	Status, Alerts, Commands, Logs int
+}
+
+// Job is the daily retention job.
+type Job struct {
+	db     *gorm.DB
+	logDir string
+	keep   Days
+	log    *slog.Logger
+	// Now is the clock; tests move it.
+	Now func() time.Time
+}
+
+// New returns the retention job over db and the log directory logDir.
+func New(db *gorm.DB, logDir string, keep Days, log *slog.Logger) *Job {
+	return &Job{db: db, logDir: logDir, keep: keep, log: log, Now: time.Now}
+}
+
+// Deleted counts what one run removed.
+type Deleted struct {
+	Status, Alerts, Commands, Logs, TempFiles int64
+}
+
+// ProcessTask is the asynq handler of task.TypeRetention.
+func (j *Job) ProcessTask(ctx context.Context, _ *asynq.Task) error {
+	d, err := j.Run(ctx)
+	j.log.Info("retention", "status_rows", d.Status, "alerts", d.Alerts, "commands", d.Commands,
+		"logs", d.Logs, "temp_files", d.TempFiles, "err", err)
+	return err
+}
+
+func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
+
+// Run deletes everything older than its retention once.
+func (j *Job) Run(ctx context.Context) (Deleted, error) {
+	var d Deleted
+	now := j.Now().UTC()
+	var err error
+	if d.Status, err = j.chunked(ctx, "tb_status", "accepted_at < ?", now.Add(-days(j.keep.Status))); err != nil {
+		return d, err
+	}
+	if d.Alerts, err = j.chunked(ctx, "alerts", "state = 'resolved' AND ends_at < ?", now.Add(-days(j.keep.Alerts))); err != nil {
+		return d, err
+	}
+	if d.Commands, err = j.chunked(ctx, "commands", "open_key IS NULL AND created_at < ?", now.Add(-days(j.keep.Commands))); err != nil {
+		return d, err
+	}
+	if d.Logs, err = j.logs(ctx, now.Add(-days(j.keep.Logs))); err != nil {
+		return d, err
+	}
+	d.TempFiles, err = j.tempFiles(now.Add(-24 * time.Hour))
+	return d, err
+}
+
+// chunked deletes the rows of table matching where, Chunk rows per statement in id order.
+func (j *Job) chunked(ctx context.Context, table, where string, args ...any) (int64, error) {
+	var q string
+	if j.db.Dialector.Name() == "mysql" {
+		q = "DELETE FROM " + table + " WHERE " + where + " ORDER BY id LIMIT " + fmt.Sprint(Chunk)
+	} else {
+		q = "DELETE FROM " + table + " WHERE id IN (SELECT id FROM " + table + " WHERE " + where +
+			" ORDER BY id LIMIT " + fmt.Sprint(Chunk) + ")"
+	}
+	var total int64
+	for {
+		res := j.db.WithContext(ctx).Exec(q, args...)
+		if res.Error != nil {
+			return total, fmt.Errorf("delete old %s: %w", table, res.Error)
+		}
+		total += res.RowsAffected
+		if res.RowsAffected < Chunk {
+			return total, nil
+		}
+		select {
+		case <-ctx.Done():
+			return total, fmt.Errorf("delete old %s: %w", table, ctx.Err())
+		case <-time.After(Pause):
+		}
+	}
+}
+
+// logs deletes old uploaded logs: the file first, then its row, so a row never names a
+// file that is gone for long and no file outlives its row unnoticed.
+func (j *Job) logs(ctx context.Context, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		var old []model.Log
+		if err := j.db.WithContext(ctx).Where("created_at < ?", cutoff).Order("id").Limit(500).Find(&old).Error; err != nil {
+			return total, fmt.Errorf("read old logs: %w", err)
+		}
+		if len(old) == 0 {
+			return total, nil
+		}
+		ids := make([]uint64, 0, len(old))
+		for _, l := range old {
+			if err := os.Remove(filepath.Join(j.logDir, filepath.Clean("/"+l.Path))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return total, fmt.Errorf("remove log file: %w", err)
+			}
+			ids = append(ids, l.ID)
+		}
+		res := j.db.WithContext(ctx).Where("id IN ?", ids).Delete(&model.Log{})
+		if res.Error != nil {
+			return total, fmt.Errorf("delete old logs: %w", res.Error)
+		}
+		total += res.RowsAffected
+	}
+}
+
+// TempPrefix starts the name of a log upload still being written.
+const TempPrefix = ".upload-"
+
+// tempFiles removes uploads abandoned mid-way by a crash, older than cutoff.
+func (j *Job) tempFiles(cutoff time.Time) (int64, error) {
+	entries, err := os.ReadDir(j.logDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read log dir: %w", err)
+	}
+	var n int64
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), TempPrefix) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.ModTime().After(cutoff) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(j.logDir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, fmt.Errorf("remove abandoned upload: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}
