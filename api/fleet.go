@@ -51,7 +51,7 @@ type offlineDevice struct {
 	Silent   time.Duration
 }
 
-// firingAlert is one row of the alerts table in state firing.
+// firingAlert is one firing alert as the page shows it.
 type firingAlert struct {
 	SN       string
 	Kind     string
@@ -95,12 +95,8 @@ func (s *Server) fleetPage(c echo.Context) error {
 		})
 	}
 
-	v.Alerts, v.AlertsNote, err = s.firingAlerts(ctx)
-	if err != nil {
+	if v.Alerts, err = s.firingAlerts(ctx); err != nil {
 		return dbError("list firing alerts", err)
-	}
-	for i := range v.Alerts {
-		v.Alerts[i].StartsAt = v.Alerts[i].StartsAt.In(s.loc)
 	}
 
 	var buf bytes.Buffer
@@ -111,18 +107,17 @@ func (s *Server) fleetPage(c echo.Context) error {
 	return c.HTMLBlob(http.StatusOK, buf.Bytes())
 }
 
-// firingAlerts reads the firing alerts, newest first. The alerts table belongs to the
-// alerting code; until it exists the page says so instead of failing.
-func (s *Server) firingAlerts(ctx context.Context) ([]firingAlert, string, error) {
-	db := s.db.WithContext(ctx)
-	if !db.Migrator().HasTable("alerts") {
-		return nil, "Alerting is not set up: there is no alerts table.", nil
-	}
-	var out []firingAlert
-	err := db.Table("alerts").Select("sn, kind, tenant, city, starts_at").
-		Where("state = ?", "firing").Order("starts_at DESC").Limit(maxFleetRows).Scan(&out).Error
+// firingAlerts reads the firing alerts, newest first.
+func (s *Server) firingAlerts(ctx context.Context) ([]firingAlert, error) {
+	var rows []model.Alert
+	err := s.db.WithContext(ctx).Where("state = ?", model.AlertFiring).
+		Order("starts_at DESC").Limit(maxFleetRows).Find(&rows).Error
 	if err != nil {
-		return nil, "", fmt.Errorf("query alerts: %w", err)
+		return nil, fmt.Errorf("query alerts: %w", err)
 	}
-	return out, "", nil
+	out := make([]firingAlert, 0, len(rows))
+	for _, a := range rows {
+		out = append(out, firingAlert{SN: a.SN, Kind: a.Kind, Tenant: a.Tenant, City: a.City, StartsAt: a.StartsAt.In(s.loc)})
+	}
+	return out, nil
 }
