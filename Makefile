@@ -4,7 +4,7 @@ GO        ?= go
 BIN       := bin/monitor
 PKGS      := ./...
 
-.PHONY: run build test vet fmt bench fuzz clean
+.PHONY: run build test vet fmt bench fuzz fuzz-run clean
 
 run: build
 	./$(BIN) all
@@ -15,9 +15,27 @@ build:
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+	$(MAKE) fuzz-run FUZZ_FOR=$(FUZZTIME_TEST)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
 	rm -rf bin data
+
+# Fuzz targets, one `go test -fuzz` run each (Go fuzzes one target per invocation).
+# `make test` gives each FUZZTIME_TEST; `make fuzz` gives each FUZZTIME. Crashers land in
+# the package's testdata/fuzz and then run as regression cases in every `go test`.
+FUZZ_TARGETS  := ./api:FuzzDecodeReport ./api:FuzzDeviceQuery ./api:FuzzReportQuery ./api:FuzzCursor
+FUZZTIME_TEST ?= 10s
+FUZZTIME      ?= 2m
+
+fuzz:
+	$(MAKE) fuzz-run FUZZ_FOR=$(FUZZTIME)
+
+fuzz-run:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZ_FOR)"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZ_FOR) $$pkg; \
+	done

@@ -36,6 +36,10 @@ type Server struct {
 	echo  *echo.Echo
 	mon   *asynqmon.HTTPHandler
 	monRO *asynqmon.HTTPHandler
+
+	deviceKeys deviceKeys     // nil when MONITOR_DEVICE_AUTH=off
+	limiter    *deviceLimiter // per-device rate limit of the terminal routes
+	loc        *time.Location // where a date-only query parameter starts its day
 	// fleet records last-seen times and finds open commands; cmds completes them.
 	fleet *fleet.Fleet
 	cmds  *command.Store
@@ -50,6 +54,15 @@ func New(cfg *config.Config, log *slog.Logger, queue *asynq.Client, redisOpt asy
 	s.mon = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt})
 	if cfg.ReadOnlyToken != "" {
 		s.monRO = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt, ReadOnly: true})
+	}
+	var err error
+	if s.deviceKeys, err = newDeviceKeys(cfg); err != nil {
+		log.Error("device auth refuses every terminal", "err", err)
+	}
+	s.limiter = newDeviceLimiter(cfg.DeviceRate, cfg.DeviceBurst)
+	if s.loc, err = time.LoadLocation(cfg.Timezone); err != nil {
+		log.Warn("unknown time zone, dates in queries are UTC", "timezone", cfg.Timezone, "err", err)
+		s.loc = time.UTC
 	}
 	s.routes()
 	return s
@@ -98,6 +111,11 @@ func (s *Server) routes() {
 			return err
 		},
 	}))
+	// Every route gets a body limit; the log upload enforces its own, larger one.
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit:   "1M",
+		Skipper: func(c echo.Context) bool { return c.Path() == "/open/logUpload" },
+	}))
 
 	e.POST("/open/statusUpload", s.statusUpload)
 	e.POST("/open/logUpload", s.logUpload)
@@ -109,6 +127,8 @@ func (s *Server) routes() {
 	mon := e.Group("/monitoring", s.operatorAuth(true))
 	mon.Any("", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/monitoring/") })
 	mon.Any("/*", s.monitoring)
+
+	e.GET("/fleet", s.fleetPage, s.operatorAuth(true))
 
 	s.operatorRoutes(e.Group("/api/v1", s.operatorAuth(false)))
 }
@@ -142,8 +162,9 @@ func (s *Server) operatorAuth(allowBasic bool) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			var secret string
 			h := c.Request().Header.Get(echo.HeaderAuthorization)
-			if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-				secret = strings.TrimSpace(tok)
+			// The scheme name is case-insensitive (RFC 9110 11.1).
+			if len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+				secret = strings.TrimSpace(h[7:])
 			} else if _, pass, ok := c.Request().BasicAuth(); ok && allowBasic {
 				secret = pass
 			}

@@ -82,6 +82,12 @@ func (s *Server) acceptReport(c echo.Context) error {
 	if err != nil {
 		return &Error{Status: http.StatusBadRequest, Msg: err.Error()}
 	}
+	if err := s.checkDeviceKey(c, r.Tenant); err != nil {
+		return err
+	}
+	if err := s.checkDeviceRate(c, r.SN); err != nil {
+		return err
+	}
 	r.AcceptedAt = time.Now().UTC().Truncate(time.Microsecond)
 
 	start := time.Now()

@@ -1,0 +1,58 @@
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"monitor/config"
+)
+
+// headerDeviceKey carries a terminal's tenant key with MONITOR_DEVICE_AUTH=tenant-key.
+const headerDeviceKey = "X-Device-Key"
+
+// deviceKeys holds the SHA-256 digest of each tenant's key, so a comparison takes the
+// same time whatever the keys' lengths and contents. A nil deviceKeys means device auth
+// is off.
+type deviceKeys map[uint32][sha256.Size]byte
+
+// newDeviceKeys returns the digests of cfg's tenant keys, or nil when device auth is off.
+// A key list that does not parse (config.Validate refuses it first) yields an empty,
+// non-nil set that refuses every device, so a bad config fails closed.
+func newDeviceKeys(cfg *config.Config) (deviceKeys, error) {
+	if cfg.DeviceAuth != "tenant-key" {
+		return nil, nil
+	}
+	keys, err := config.ParseDeviceKeys(cfg.DeviceKeys)
+	if err != nil {
+		return deviceKeys{}, fmt.Errorf("MONITOR_DEVICE_KEYS: %w", err)
+	}
+	out := make(deviceKeys, len(keys))
+	for t, k := range keys {
+		out[t] = sha256.Sum256([]byte(k))
+	}
+	return out, nil
+}
+
+// checkDeviceKey verifies the X-Device-Key of a terminal request against the key of
+// tenant: nil when device auth is off or the key matches, else a 401. Neither the
+// expected nor the presented key ever appears in the error.
+func (s *Server) checkDeviceKey(c echo.Context, tenant uint32) error {
+	if s.deviceKeys == nil {
+		return nil
+	}
+	got := c.Request().Header.Get(headerDeviceKey)
+	if got == "" {
+		return errorf(http.StatusUnauthorized, "%s: required for tenant %d", headerDeviceKey, tenant)
+	}
+	want, known := s.deviceKeys[tenant]
+	sum := sha256.Sum256([]byte(got))
+	// Compare even for an unknown tenant so its answer takes as long as a wrong key's.
+	if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 || !known {
+		return errorf(http.StatusUnauthorized, "%s: not the key of tenant %d", headerDeviceKey, tenant)
+	}
+	return nil
+}

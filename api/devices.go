@@ -1,0 +1,285 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
+
+	"monitor/model"
+)
+
+// deviceJSON is one device as the operator API shows it: identity, the online state as
+// the database sees it, and the newest report in the terminal's own field names.
+type deviceJSON struct {
+	SN        string     `json:"sn"`
+	Tenant    uint32     `json:"tenant"`
+	City      string     `json:"city"`
+	Type      string     `json:"type"`
+	Online    bool       `json:"online"`
+	LastSeen  time.Time  `json:"lastSeen"`
+	FirstSeen time.Time  `json:"firstSeen"`
+	Report    reportJSON `json:"report"`
+}
+
+// reportJSON is one report in the terminal's own field names (so "id" is the terminal
+// type, as on the wire).
+type reportJSON struct {
+	SN     string `json:"sn"`
+	Pos    string `json:"pos"`
+	City   string `json:"city"`
+	Type   string `json:"id"`
+	Unum1  uint32 `json:"unum1"`
+	Unum2  uint32 `json:"unum2"`
+	NDate  string `json:"ndate"`
+	NTime  string `json:"ntime"`
+	Amount uint32 `json:"amount"`
+	Count  uint32 `json:"count"`
+	Line   uint32 `json:"line"`
+	STime  string `json:"stime"`
+	CTime  string `json:"ctime"`
+	Tenant uint32 `json:"tenant"`
+}
+
+// historyJSON is one row of tb_status: its row id, when the API accepted it, and the report.
+type historyJSON struct {
+	Seq        uint64     `json:"seq"`
+	AcceptedAt time.Time  `json:"acceptedAt"`
+	Report     reportJSON `json:"report"`
+}
+
+// deviceList is one page of devices; NextCursor is empty on the last page. Every
+// operator listing has this shape: items and nextCursor.
+type deviceList struct {
+	Items      []deviceJSON `json:"items"`
+	NextCursor string       `json:"nextCursor,omitempty"`
+}
+
+// reportList is one page of a device's reports, newest first.
+type reportList struct {
+	Items      []historyJSON `json:"items"`
+	NextCursor string        `json:"nextCursor,omitempty"`
+}
+
+// offlineCutoff is the last-seen time before which a device counts as offline.
+func (s *Server) offlineCutoff() time.Time {
+	return time.Now().UTC().Add(-s.cfg.OfflineAfter)
+}
+
+// listDevices serves GET /api/v1/devices: the fleet in sn order with keyset pagination,
+// so a page never repeats or skips a device when others are added between requests.
+//
+// Online means devices.last_seen is within MONITOR_OFFLINE_AFTER: the database's view,
+// which trails the API by the ingest lag (normally a few seconds).
+func (s *Server) listDevices(c echo.Context) error {
+	dq, err := parseDeviceQuery(c.QueryParams())
+	if err != nil {
+		return badRequest(err)
+	}
+	cutoff := s.offlineCutoff()
+	q := s.db.WithContext(c.Request().Context()).Model(&model.Device{})
+	switch dq.state {
+	case "online":
+		q = q.Where("last_seen >= ?", cutoff)
+	case "offline":
+		q = q.Where("last_seen < ?", cutoff)
+	}
+	if dq.hasTenant {
+		q = q.Where("tenant = ?", dq.tenant)
+	}
+	if dq.city != "" {
+		q = q.Where("city = ?", dq.city)
+	}
+	if dq.typ != "" {
+		q = q.Where("tyid = ?", dq.typ)
+	}
+	if dq.after != "" {
+		q = q.Where("sn > ?", dq.after)
+	}
+	var rows []model.Device
+	if err := q.Order("sn").Limit(dq.limit + 1).Find(&rows).Error; err != nil {
+		return dbError("list devices", err)
+	}
+	out := deviceList{Items: make([]deviceJSON, 0, min(len(rows), dq.limit))}
+	for i := range rows {
+		if i == dq.limit {
+			out.NextCursor = encodeCursor(cursorDevices, rows[dq.limit-1].SN)
+			break
+		}
+		out.Items = append(out.Items, newDeviceJSON(&rows[i], cutoff))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// getDevice serves GET /api/v1/devices/{sn}: the newest report, online state and last seen.
+func (s *Server) getDevice(c echo.Context) error {
+	if _, err := newParams(c.QueryParams()); err != nil {
+		return badRequest(err)
+	}
+	d, err := s.findDevice(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newDeviceJSON(d, s.offlineCutoff()))
+}
+
+// findDevice loads the device named by the sn path parameter: 400 for a malformed sn,
+// 404 for an unknown one.
+func (s *Server) findDevice(c echo.Context) (*model.Device, error) {
+	sn := c.Param("sn")
+	if err := validSN(sn); err != nil {
+		return nil, badRequest(err)
+	}
+	var d model.Device
+	err := s.db.WithContext(c.Request().Context()).Where("sn = ?", sn).Take(&d).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, errorf(http.StatusNotFound, "sn: no device %s", sn)
+	}
+	if err != nil {
+		return nil, dbError("find device", err)
+	}
+	return &d, nil
+}
+
+// listReports serves GET /api/v1/devices/{sn}/reports: the device's history from
+// tb_status, newest first, optionally within [from, to) on the accepted time. Pages are
+// keyed on the row id, so reports stored meanwhile never shift a later page.
+func (s *Server) listReports(c echo.Context) error {
+	rq, err := parseReportQuery(c.QueryParams(), s.loc)
+	if err != nil {
+		return badRequest(err)
+	}
+	d, err := s.findDevice(c)
+	if err != nil {
+		return err
+	}
+
+	q := s.db.WithContext(c.Request().Context()).Model(&model.Status{}).Where("sn = ?", d.SN)
+	if !rq.from.IsZero() {
+		q = q.Where("accepted_at >= ?", rq.from)
+	}
+	if !rq.to.IsZero() {
+		q = q.Where("accepted_at < ?", rq.to)
+	}
+	if rq.before != 0 {
+		q = q.Where("id < ?", rq.before)
+	}
+	var rows []model.Status
+	if err := q.Order("id DESC").Limit(rq.limit + 1).Find(&rows).Error; err != nil {
+		return dbError("list reports", err)
+	}
+	out := reportList{Items: make([]historyJSON, 0, min(len(rows), rq.limit))}
+	for i := range rows {
+		if i == rq.limit {
+			out.NextCursor = encodeCursor(cursorReports, strconv.FormatUint(rows[rq.limit-1].ID, 10))
+			break
+		}
+		out.Items = append(out.Items, newHistoryJSON(&rows[i]))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func newDeviceJSON(d *model.Device, cutoff time.Time) deviceJSON {
+	return deviceJSON{
+		SN: d.SN, Tenant: d.Tenant, City: d.City, Type: d.TyID,
+		Online:    !d.LastSeen.Before(cutoff),
+		LastSeen:  d.LastSeen.UTC(),
+		FirstSeen: d.FirstSeen.UTC(),
+		Report: reportJSON{
+			SN: d.SN, Pos: d.PosNo, City: d.City, Type: d.TyID, Unum1: d.Unum1, Unum2: d.Unum2,
+			NDate: d.NDate, NTime: d.NTime, Amount: d.Amount, Count: d.Count, Line: d.Line,
+			STime: d.STime, CTime: d.CTime, Tenant: d.Tenant,
+		},
+	}
+}
+
+func newHistoryJSON(r *model.Status) historyJSON {
+	return historyJSON{
+		Seq: r.ID, AcceptedAt: r.AcceptedAt.UTC(),
+		Report: reportJSON{
+			SN: r.SN, Pos: r.PosNo, City: r.City, Type: r.TyID, Unum1: r.Unum1, Unum2: r.Unum2,
+			NDate: r.NDate, NTime: r.NTime, Amount: r.Amount, Count: r.Count, Line: r.Line,
+			STime: r.STime, CTime: r.CTime, Tenant: r.Tenant,
+		},
+	}
+}
+
+// deviceQuery is a validated GET /api/v1/devices query.
+type deviceQuery struct {
+	state     string // "", "online" or "offline"
+	tenant    uint32
+	hasTenant bool
+	city, typ string
+	limit     int
+	after     string // the last sn of the previous page
+}
+
+// parseDeviceQuery validates the query of GET /api/v1/devices; the error names the parameter.
+func parseDeviceQuery(q url.Values) (dq deviceQuery, err error) {
+	p, err := newParams(q, "state", "tenant", "city", "type", "limit", "cursor")
+	if err != nil {
+		return dq, err
+	}
+	if dq.state, err = p.oneOf("state", "online", "offline"); err != nil {
+		return dq, err
+	}
+	if dq.tenant, dq.hasTenant, err = p.uint32Param("tenant"); err != nil {
+		return dq, err
+	}
+	if dq.city, err = p.text("city", maxCityLen); err != nil {
+		return dq, err
+	}
+	if dq.typ, err = p.text("type", maxTypeLen); err != nil {
+		return dq, err
+	}
+	if dq.limit, err = p.limit(); err != nil {
+		return dq, err
+	}
+	dq.after, err = deviceCursor(p.get("cursor"))
+	return dq, err
+}
+
+// reportQuery is a validated GET /api/v1/devices/{sn}/reports query.
+type reportQuery struct {
+	from, to time.Time // zero when absent; the range is [from, to)
+	limit    int
+	before   uint64 // the last id of the previous page, 0 for the first page
+}
+
+// parseReportQuery validates the query of GET /api/v1/devices/{sn}/reports; dates
+// without a time are days in loc.
+func parseReportQuery(q url.Values, loc *time.Location) (rq reportQuery, err error) {
+	p, err := newParams(q, "from", "to", "limit", "cursor")
+	if err != nil {
+		return rq, err
+	}
+	if rq.from, err = p.timeParam("from", loc, false); err != nil {
+		return rq, err
+	}
+	if rq.to, err = p.timeParam("to", loc, true); err != nil {
+		return rq, err
+	}
+	if !rq.from.IsZero() && !rq.to.IsZero() && !rq.from.Before(rq.to) {
+		return rq, errors.New("to: must be after from")
+	}
+	if rq.limit, err = p.limit(); err != nil {
+		return rq, err
+	}
+	rq.before, err = idCursor(cursorReports, p.get("cursor"))
+	return rq, err
+}
+
+// badRequest turns a parameter error, whose text names the parameter, into a 400.
+func badRequest(err error) *Error {
+	return &Error{Status: http.StatusBadRequest, Msg: err.Error()}
+}
+
+// dbError is a database failure: a 503 that hides the cause from the client and logs it.
+func dbError(what string, err error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: fmt.Errorf("%s: %w", what, err)}
+}

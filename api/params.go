@@ -1,0 +1,205 @@
+package api
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Paging limits shared by every operator listing.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+// params reads query parameters for one route. It refuses parameters the route does not
+// know and parameters given twice, so a typo like ?tenat=7 is an error instead of an
+// unfiltered listing. Every error names the parameter and is safe to show the client.
+type params struct {
+	q url.Values
+}
+
+// newParams checks that q holds only the names in allowed, each at most once.
+func newParams(q url.Values, allowed ...string) (params, error) {
+	for name, vs := range q {
+		known := false
+		for _, a := range allowed {
+			if name == a {
+				known = true
+				break
+			}
+		}
+		if !known {
+			return params{}, fmt.Errorf("unknown query parameter %q (want one of %s)", clip(name), strings.Join(allowed, ", "))
+		}
+		if len(vs) > 1 {
+			return params{}, fmt.Errorf("%s: given more than once", name)
+		}
+	}
+	return params{q: q}, nil
+}
+
+// get returns the parameter's value, empty when absent.
+func (p params) get(name string) string { return p.q.Get(name) }
+
+// limit parses the limit parameter: defaultLimit when absent, at most maxLimit.
+func (p params) limit() (int, error) { return parseLimit(p.get("limit")) }
+
+// parseLimit parses a page size: defaultLimit when s is empty, else 1 to maxLimit.
+func parseLimit(s string) (int, error) {
+	if s == "" {
+		return defaultLimit, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxLimit {
+		return 0, fmt.Errorf("limit: want a whole number from 1 to %d, got %q", maxLimit, clip(printable(s)))
+	}
+	return n, nil
+}
+
+// uint32Param parses an optional non-negative 32-bit number; ok is false when absent.
+func (p params) uint32Param(name string) (n uint32, ok bool, err error) {
+	s := p.get(name)
+	if s == "" {
+		return 0, false, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: want a non-negative whole number below 2^32, got %q", name, clip(printable(s)))
+	}
+	return uint32(v), true, nil
+}
+
+// text returns an optional free-text filter of at most max bytes of printable UTF-8.
+// It is only ever bound as an SQL parameter, so any printable value is harmless.
+func (p params) text(name string, max int) (string, error) {
+	s := p.get(name)
+	if err := checkText(name, s, max); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// oneOf returns an optional parameter that must be one of choices.
+func (p params) oneOf(name string, choices ...string) (string, error) {
+	s := p.get(name)
+	if s == "" {
+		return "", nil
+	}
+	for _, c := range choices {
+		if s == c {
+			return s, nil
+		}
+	}
+	return "", fmt.Errorf("%s: want %s, got %q", name, strings.Join(choices, " or "), clip(printable(s)))
+}
+
+// timeParam parses an optional instant: RFC 3339, or a date YYYY-MM-DD meaning the start
+// of that day in loc. With endOfDay a date means the start of the following day, so that
+// to=2026-11-27 includes the whole 27th.
+func (p params) timeParam(name string, loc *time.Location, endOfDay bool) (time.Time, error) {
+	s := p.get(name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil && len(s) == len(time.DateOnly) {
+		if endOfDay {
+			t = t.AddDate(0, 0, 1)
+		}
+		return t.UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("%s: want RFC 3339 (2026-11-27T08:00:00Z) or a date YYYY-MM-DD, got %q", name, clip(printable(s)))
+}
+
+// Cursor kinds keep a cursor of one listing from being used on another.
+const (
+	cursorDevices = "d"
+	cursorReports = "r"
+)
+
+// encodeCursor returns the opaque cursor that resumes a listing of kind after key.
+func encodeCursor(kind, key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + key))
+}
+
+// decodeCursor returns the key of a cursor made by encodeCursor for kind; an empty
+// cursor is the first page and returns "".
+func decodeCursor(kind, cursor string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	// Strict refuses non-canonical encodings, so each position has exactly one cursor.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
+	if err != nil {
+		return "", fmt.Errorf("cursor: not a cursor returned by this listing")
+	}
+	k, key, ok := strings.Cut(string(b), ":")
+	if !ok || k != kind || key == "" {
+		return "", fmt.Errorf("cursor: not a cursor returned by this listing")
+	}
+	return key, nil
+}
+
+// deviceCursor decodes a devices cursor: the last sn of the previous page.
+func deviceCursor(cursor string) (string, error) {
+	sn, err := decodeCursor(cursorDevices, cursor)
+	if err != nil || sn == "" {
+		return "", err
+	}
+	if validSN(sn) != nil {
+		return "", fmt.Errorf("cursor: not a cursor returned by this listing")
+	}
+	return sn, nil
+}
+
+// idCursor decodes a cursor over ids: the last id of the previous page, 0 for the first page.
+func idCursor(kind, cursor string) (uint64, error) {
+	key, err := decodeCursor(kind, cursor)
+	if err != nil || key == "" {
+		return 0, err
+	}
+	id, err := strconv.ParseUint(key, 10, 64)
+	if err != nil || id == 0 || strconv.FormatUint(id, 10) != key {
+		return 0, fmt.Errorf("cursor: not a cursor returned by this listing")
+	}
+	return id, nil
+}
+
+// validSN checks a device serial number against the contract: 1-32 of A-Z a-z 0-9 _ -.
+func validSN(sn string) error {
+	if sn == "" {
+		return fmt.Errorf("sn: required")
+	}
+	if len(sn) > maxSNLen {
+		return fmt.Errorf("sn: longer than %d characters", maxSNLen)
+	}
+	for i := 0; i < len(sn); i++ {
+		if c := sn[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return fmt.Errorf("sn: only A-Z a-z 0-9 _ - are allowed")
+		}
+	}
+	return nil
+}
+
+// printable makes s safe to echo in an error message: invalid UTF-8 and control
+// characters become U+FFFD.
+func printable(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || isControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"golang.org/x/time/rate"
+)
+
+var reportsLimited = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "monitor_device_rate_limited_total", Help: "Terminal requests refused with 429 because their device sent too fast.",
+})
+
+// limiterShards spreads devices over independently locked maps so concurrent requests
+// for different devices rarely wait on one another.
+const limiterShards = 64
+
+// deviceLimiter is a token bucket per device sn: rate tokens per second, up to burst.
+//
+// The buckets live in this process only. With N api replicas behind a round-robin
+// balancer a device can get up to N times the configured rate and burst through; the
+// limit exists to stop a runaway terminal from crowding out the fleet, not to meter it
+// exactly, and keeping it in memory costs nothing on the hot path, whereas a Redis-based
+// limiter would add a round trip to every report. Balancers that route a client to the
+// same replica (sticky by source address) make the limit exact.
+//
+// A bucket that has refilled completely is indistinguishable from a new one, so it is
+// dropped: memory holds only the devices that sent within the last burst/rate seconds
+// (10 s by default), a few thousand for 100,000 terminals reporting every few minutes.
+type deviceLimiter struct {
+	limit rate.Limit
+	burst int
+	// idle is how long a bucket takes to refill; sweeps run at most this often per shard.
+	idle   time.Duration
+	shards [limiterShards]limiterShard
+}
+
+type limiterShard struct {
+	mu        sync.Mutex
+	buckets   map[string]*rate.Limiter
+	lastSweep time.Time
+}
+
+// newDeviceLimiter returns a limiter of perSecond sustained requests and burst per device.
+func newDeviceLimiter(perSecond float64, burst int) *deviceLimiter {
+	l := &deviceLimiter{limit: rate.Limit(perSecond), burst: burst}
+	l.idle = time.Duration(math.Ceil(float64(burst) / perSecond * float64(time.Second)))
+	l.idle = max(l.idle, time.Second)
+	for i := range l.shards {
+		l.shards[i].buckets = make(map[string]*rate.Limiter)
+	}
+	return l
+}
+
+// allow takes one token of sn's bucket at now. When the bucket is empty it returns false
+// and how long until the next token.
+func (l *deviceLimiter) allow(sn string, now time.Time) (bool, time.Duration) {
+	sh := &l.shards[shardOf(sn)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if now.Sub(sh.lastSweep) >= l.idle {
+		sh.sweep(now, float64(l.burst))
+	}
+	b, ok := sh.buckets[sn]
+	if !ok {
+		b = rate.NewLimiter(l.limit, l.burst)
+		sh.buckets[sn] = b
+	}
+	if b.AllowN(now, 1) {
+		return true, 0
+	}
+	wait := time.Duration((1 - b.TokensAt(now)) / float64(l.limit) * float64(time.Second))
+	return false, max(wait, 0)
+}
+
+// sweep drops the buckets that are full again; the caller holds sh.mu.
+func (sh *limiterShard) sweep(now time.Time, full float64) {
+	for sn, b := range sh.buckets {
+		if b.TokensAt(now) >= full {
+			delete(sh.buckets, sn)
+		}
+	}
+	sh.lastSweep = now
+}
+
+// size returns the number of buckets held, for tests and metrics.
+func (l *deviceLimiter) size() int {
+	n := 0
+	for i := range l.shards {
+		l.shards[i].mu.Lock()
+		n += len(l.shards[i].buckets)
+		l.shards[i].mu.Unlock()
+	}
+	return n
+}
+
+// shardOf is FNV-1a of sn, inlined so the hot path does not allocate a hash.Hash.
+func shardOf(sn string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(sn); i++ {
+		h ^= uint32(sn[i])
+		h *= 16777619
+	}
+	return h % limiterShards
+}
+
+// checkDeviceRate takes one token of sn's bucket: nil when the device is within
+// MONITOR_DEVICE_RATE / MONITOR_DEVICE_BURST, else a 429 naming the device with a
+// Retry-After header. Other devices are unaffected.
+func (s *Server) checkDeviceRate(c echo.Context, sn string) error {
+	ok, wait := s.limiter.allow(sn, time.Now())
+	if ok {
+		return nil
+	}
+	reportsLimited.Inc()
+	secs := max(int(math.Ceil(wait.Seconds())), 1)
+	c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(secs))
+	return errorf(http.StatusTooManyRequests, "sn %s: %s, retry in %ds", sn, rateText(s.cfg.DeviceRate, s.cfg.DeviceBurst), secs)
+}
+
+func rateText(perSecond float64, burst int) string {
+	return fmt.Sprintf("sending faster than %g reports per second (burst %d)", perSecond, burst)
+}
