@@ -10,7 +10,7 @@ import (
 
 // listAlerts answers GET /api/v1/alerts?state=firing|resolved&kind=&sn=&limit=&cursor=, newest first.
 func (s *Server) listAlerts(c echo.Context) error {
-	page, err := parseIDPage(c.QueryParam("limit"), c.QueryParam("cursor"), "alert")
+	p, page, err := parseIDPage(c.QueryParams(), "alert", "state", "kind", "sn")
 	if err != nil {
 		return err
 	}
@@ -18,24 +18,25 @@ func (s *Server) listAlerts(c echo.Context) error {
 	if page.before > 0 {
 		q = q.Where("id < ?", page.before)
 	}
-	switch st := c.QueryParam("state"); st {
+	switch st := p.get("state"); st {
 	case "":
 	case model.AlertFiring, model.AlertResolved:
 		q = q.Where("state = ?", st)
 	default:
 		return errorf(http.StatusBadRequest, "state: %q is not firing or resolved", clip(st))
 	}
-	switch k := c.QueryParam("kind"); k {
+	switch k := p.get("kind"); k {
 	case "":
 	case model.AlertOffline, model.AlertUnsent:
 		q = q.Where("kind = ?", k)
 	default:
 		return errorf(http.StatusBadRequest, "kind: %q is not device_offline or unsent_records", clip(k))
 	}
-	if sn := c.QueryParam("sn"); sn != "" {
-		if err := checkSN(sn); err != nil {
-			return err
-		}
+	sn, err := snFilter(p)
+	if err != nil {
+		return err
+	}
+	if sn != "" {
 		q = q.Where("sn = ?", sn)
 	}
 	var rows []model.Alert

@@ -23,8 +23,8 @@ type commandRequest struct {
 // type; asking twice is not an error).
 func (s *Server) createCommand(c echo.Context) error {
 	sn := c.Param("sn")
-	if err := checkSN(sn); err != nil {
-		return err
+	if err := validSN(sn); err != nil {
+		return badRequest(err)
 	}
 	var req commandRequest
 	dec := json.NewDecoder(io.LimitReader(c.Request().Body, 4<<10))
@@ -75,7 +75,7 @@ func (s *Server) knownDevice(c echo.Context, sn string) (bool, error) {
 // A command's state is the database's: a delivery shows as delivered after the next
 // command sync (MONITOR_COMMAND_SYNC_EVERY).
 func (s *Server) listCommands(c echo.Context) error {
-	page, err := parseIDPage(c.QueryParam("limit"), c.QueryParam("cursor"), "cmd")
+	p, page, err := parseIDPage(c.QueryParams(), "cmd", "sn", "state")
 	if err != nil {
 		return err
 	}
@@ -83,13 +83,14 @@ func (s *Server) listCommands(c echo.Context) error {
 	if page.before > 0 {
 		q = q.Where("id < ?", page.before)
 	}
-	if sn := c.QueryParam("sn"); sn != "" {
-		if err := checkSN(sn); err != nil {
-			return err
-		}
+	sn, err := snFilter(p)
+	if err != nil {
+		return err
+	}
+	if sn != "" {
 		q = q.Where("sn = ?", sn)
 	}
-	switch st := c.QueryParam("state"); st {
+	switch st := p.get("state"); st {
 	case "":
 	case model.CommandPending, model.CommandDelivered, model.CommandDone, model.CommandExpired:
 		q = q.Where("state = ?", st)

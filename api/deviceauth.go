@@ -3,12 +3,15 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
 
 	"monitor/config"
+	"monitor/model"
 )
 
 // headerDeviceKey carries a terminal's tenant key with MONITOR_DEVICE_AUTH=tenant-key.
@@ -55,4 +58,22 @@ func (s *Server) checkDeviceKey(c echo.Context, tenant uint32) error {
 		return errorf(http.StatusUnauthorized, "%s: not the key of tenant %d", headerDeviceKey, tenant)
 	}
 	return nil
+}
+
+// checkLogUploadKey applies device auth to a log upload, whose request names only the
+// device: the key must be that of the tenant the device last reported under, so a device
+// that never reported cannot upload while device auth is on.
+func (s *Server) checkLogUploadKey(c echo.Context, sn string) error {
+	if s.deviceKeys == nil {
+		return nil
+	}
+	var d model.Device
+	err := s.db.WithContext(c.Request().Context()).Select("tenant").Take(&d, "sn = ?", sn).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return errorf(http.StatusUnauthorized, "%s: device %s has not reported yet, so its tenant is unknown", headerDeviceKey, sn)
+	}
+	if err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: fmt.Errorf("find device tenant: %w", err)}
+	}
+	return s.checkDeviceKey(c, d.Tenant)
 }

@@ -34,7 +34,13 @@ func (s *Server) logUpload(c echo.Context) error {
 	req := c.Request()
 	ctx := req.Context()
 	sn := c.QueryParam("sn")
-	if err := checkSN(sn); err != nil {
+	if err := validSN(sn); err != nil {
+		return badRequest(err)
+	}
+	if err := s.checkDeviceRate(c, sn); err != nil {
+		return err
+	}
+	if err := s.checkLogUploadKey(c, sn); err != nil {
 		return err
 	}
 	raw := c.QueryParam("cmdId")
@@ -128,7 +134,7 @@ func logFileName(now time.Time) (string, error) {
 
 // listLogs answers GET /api/v1/logs?sn=&limit=&cursor=, newest first.
 func (s *Server) listLogs(c echo.Context) error {
-	page, err := parseIDPage(c.QueryParam("limit"), c.QueryParam("cursor"), "log")
+	p, page, err := parseIDPage(c.QueryParams(), "log", "sn")
 	if err != nil {
 		return err
 	}
@@ -136,10 +142,11 @@ func (s *Server) listLogs(c echo.Context) error {
 	if page.before > 0 {
 		q = q.Where("id < ?", page.before)
 	}
-	if sn := c.QueryParam("sn"); sn != "" {
-		if err := checkSN(sn); err != nil {
-			return err
-		}
+	sn, err := snFilter(p)
+	if err != nil {
+		return err
+	}
+	if sn != "" {
 		q = q.Where("sn = ?", sn)
 	}
 	var rows []model.Log

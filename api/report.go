@@ -63,16 +63,8 @@ func jsonError(err error) error {
 
 // ValidateReport checks every field rule of the contract.
 func ValidateReport(r *task.Report) error {
-	if r.SN == "" {
-		return errors.New("sn: required")
-	}
-	if len(r.SN) > maxSNLen {
-		return fmt.Errorf("sn: longer than %d characters", maxSNLen)
-	}
-	for i := 0; i < len(r.SN); i++ {
-		if c := r.SN[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return errors.New("sn: only A-Z a-z 0-9 _ - are allowed")
-		}
+	if err := validSN(r.SN); err != nil {
+		return err
 	}
 	if err := checkText("pos", r.Pos, maxPosLen); err != nil {
 		return err

@@ -32,7 +32,7 @@ type schedEnv struct {
 	cfg *config.Config
 }
 
-func newSchedEnv(t testing.TB) *schedEnv {
+func newSchedEnv(t testing.TB, opts ...func(*config.Config)) *schedEnv {
 	t.Helper()
 	rdb := testenv.NewRedis(t)
 	db := testenv.NewDB(t).DB
@@ -40,6 +40,9 @@ func newSchedEnv(t testing.TB) *schedEnv {
 	cfg.OperatorToken = operatorToken
 	cfg.LogDir = t.TempDir()
 	cfg.LogMaxBytes = 1 << 20
+	for _, o := range opts {
+		o(cfg)
+	}
 	queue := asynq.NewClient(rdb.Opt())
 	srv := api.New(cfg, testenv.Logger(t), queue, rdb.Opt(), rdb.Client, db)
 	t.Cleanup(func() {
@@ -316,5 +319,57 @@ func TestListAlerts(t *testing.T) {
 		if rec := e.do(t, http.MethodGet, "/api/v1/alerts?"+q, nil, true); rec.Code != http.StatusBadRequest {
 			t.Errorf("?%s: %d, want 400", q, rec.Code)
 		}
+	}
+}
+
+// TestLogUploadNeedsTheDevicesTenantKey checks device auth on /open/logUpload: the key
+// must be that of the tenant the device reported under.
+func TestLogUploadNeedsTheDevicesTenantKey(t *testing.T) {
+	e := newSchedEnv(t, func(c *config.Config) {
+		c.DeviceAuth = "tenant-key"
+		c.DeviceKeys = "0:key-zero,7:key-seven"
+	})
+	now := time.Now().UTC()
+	if err := e.db.Create(&model.Device{SN: "T7", Tenant: 7, FirstSeen: now, LastSeen: now}).Error; err != nil {
+		t.Fatal(err)
+	}
+	cmd := e.createCommand(t, "T7", http.StatusCreated)
+	target := "/open/logUpload?sn=T7&cmdId=" + strconv.FormatUint(cmd.ID, 10)
+	for _, tc := range []struct {
+		name, key string
+		want      int
+	}{
+		{"no key", "", http.StatusUnauthorized},
+		{"another tenant's key", "key-zero", http.StatusUnauthorized},
+		{"the device's tenant key", "key-seven", http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, target, strings.NewReader("log line\n"))
+			if tc.key != "" {
+				req.Header.Set("X-Device-Key", tc.key)
+			}
+			rec := httptest.NewRecorder()
+			e.srv.Handler().ServeHTTP(rec, req)
+			if rec.Code != tc.want {
+				t.Fatalf("status = %d %s, want %d", rec.Code, rec.Body, tc.want)
+			}
+			if strings.Contains(rec.Body.String(), "key-") {
+				t.Fatalf("the answer shows a key: %s", rec.Body)
+			}
+		})
+	}
+	req := httptest.NewRequest(http.MethodPost, "/open/logUpload?sn=NEVER&cmdId=1", strings.NewReader("x"))
+	req.Header.Set("X-Device-Key", "key-zero")
+	rec := httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "not reported") {
+		t.Fatalf("a device that never reported: %d %s", rec.Code, rec.Body)
+	}
+	var logs int64
+	if err := e.db.Model(&model.Log{}).Count(&logs).Error; err != nil {
+		t.Fatal(err)
+	}
+	if logs != 1 {
+		t.Fatalf("%d logs stored, want only the authorised one", logs)
 	}
 }
