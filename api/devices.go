@@ -12,45 +12,27 @@ import (
 	"gorm.io/gorm"
 
 	"monitor/model"
+	"monitor/task"
 )
 
 // deviceJSON is one device as the operator API shows it: identity, the online state as
 // the database sees it, and the newest report in the terminal's own field names.
 type deviceJSON struct {
-	SN        string     `json:"sn"`
-	Tenant    uint32     `json:"tenant"`
-	City      string     `json:"city"`
-	Type      string     `json:"type"`
-	Online    bool       `json:"online"`
-	LastSeen  time.Time  `json:"lastSeen"`
-	FirstSeen time.Time  `json:"firstSeen"`
-	Report    reportJSON `json:"report"`
-}
-
-// reportJSON is one report in the terminal's own field names (so "id" is the terminal
-// type, as on the wire).
-type reportJSON struct {
-	SN     string `json:"sn"`
-	Pos    string `json:"pos"`
-	City   string `json:"city"`
-	Type   string `json:"id"`
-	Unum1  uint32 `json:"unum1"`
-	Unum2  uint32 `json:"unum2"`
-	NDate  string `json:"ndate"`
-	NTime  string `json:"ntime"`
-	Amount uint32 `json:"amount"`
-	Count  uint32 `json:"count"`
-	Line   uint32 `json:"line"`
-	STime  string `json:"stime"`
-	CTime  string `json:"ctime"`
-	Tenant uint32 `json:"tenant"`
+	SN        string      `json:"sn"`
+	Tenant    uint32      `json:"tenant"`
+	City      string      `json:"city"`
+	Type      string      `json:"type"`
+	Online    bool        `json:"online"`
+	LastSeen  time.Time   `json:"lastSeen"`
+	FirstSeen time.Time   `json:"firstSeen"`
+	Report    task.Report `json:"report"` // in the terminal's own field names
 }
 
 // historyJSON is one row of tb_status: its row id, when the API accepted it, and the report.
 type historyJSON struct {
-	Seq        uint64     `json:"seq"`
-	AcceptedAt time.Time  `json:"acceptedAt"`
-	Report     reportJSON `json:"report"`
+	Seq        uint64      `json:"seq"`
+	AcceptedAt time.Time   `json:"acceptedAt"`
+	Report     task.Report `json:"report"`
 }
 
 // deviceList is one page of devices; NextCursor is empty on the last page. Every
@@ -190,7 +172,7 @@ func newDeviceJSON(d *model.Device, cutoff time.Time) deviceJSON {
 		Online:    !d.LastSeen.Before(cutoff),
 		LastSeen:  d.LastSeen.UTC(),
 		FirstSeen: d.FirstSeen.UTC(),
-		Report: reportJSON{
+		Report: task.Report{
 			SN: d.SN, Pos: d.PosNo, City: d.City, Type: d.TyID, Unum1: d.Unum1, Unum2: d.Unum2,
 			NDate: d.NDate, NTime: d.NTime, Amount: d.Amount, Count: d.Count, Line: d.Line,
 			STime: d.STime, CTime: d.CTime, Tenant: d.Tenant,
@@ -201,7 +183,7 @@ func newDeviceJSON(d *model.Device, cutoff time.Time) deviceJSON {
 func newHistoryJSON(r *model.Status) historyJSON {
 	return historyJSON{
 		Seq: r.ID, AcceptedAt: r.AcceptedAt.UTC(),
-		Report: reportJSON{
+		Report: task.Report{
 			SN: r.SN, Pos: r.PosNo, City: r.City, Type: r.TyID, Unum1: r.Unum1, Unum2: r.Unum2,
 			NDate: r.NDate, NTime: r.NTime, Amount: r.Amount, Count: r.Count, Line: r.Line,
 			STime: r.STime, CTime: r.CTime, Tenant: r.Tenant,
