@@ -21,3 +21,7 @@ fmt:
 
 clean:
 	rm -rf bin data
+
+# Load test against the real Redis and MariaDB (see bench/run.sh); writes BENCHMARKS.md.
+bench:
+	./bench/run.sh

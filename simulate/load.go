@@ -134,6 +134,7 @@ func Simulate(ctx context.Context, o Options) (res *Result, err error) {
 		defer func() { err = errors.Join(err, lander.close()) }()
 	}
 
+	cpu0 := cpuTime()
 	start := time.Now()
 	if o.Mode == "burst" {
 		l.burst(ctx)
@@ -142,6 +143,7 @@ func Simulate(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	sendEnd := time.Now()
 	res = l.result(start, sendEnd)
+	res.GeneratorCPUSeconds = (cpuTime() - cpu0).Seconds()
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("simulate: %w", ctx.Err())
 	}

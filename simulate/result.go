@@ -28,7 +28,9 @@ type Result struct {
 	P50ms          float64 `json:"p50_ms"`
 	P99ms          float64 `json:"p99_ms"`
 	MaxMs          float64 `json:"max_ms"`
-	Land           *Land   `json:"land,omitempty"`
+	// GeneratorCPUSeconds is the CPU time the simulator itself used while sending.
+	GeneratorCPUSeconds float64 `json:"generator_cpu_s"`
+	Land                *Land   `json:"land,omitempty"`
 }
 
 // Print writes the summary for people.
@@ -38,8 +40,8 @@ func (r *Result) Print(w io.Writer) error {
 	if r.Mode == "steady" {
 		fmt.Fprintf(&b, ", %.0f reports/s for %gs", r.Rate, r.DurationSeconds)
 	}
-	fmt.Fprintf(&b, "\nsent       %d in %.2fs\naccepted   %d (%.0f/s)\nlatency    p50 %.2f ms  p99 %.2f ms  max %.2f ms\n",
-		r.Sent, r.SendSeconds, r.Accepted, r.AcceptedPerSec, r.P50ms, r.P99ms, r.MaxMs)
+	fmt.Fprintf(&b, "\nsent       %d in %.2fs (the simulator used %.2fs of CPU)\naccepted   %d (%.0f/s)\nlatency    p50 %.2f ms  p99 %.2f ms  max %.2f ms\n",
+		r.Sent, r.SendSeconds, r.GeneratorCPUSeconds, r.Accepted, r.AcceptedPerSec, r.P50ms, r.P99ms, r.MaxMs)
 	if len(r.Statuses) == 0 && r.TransportErrors == 0 {
 		b.WriteString("errors     none\n")
 	} else {
