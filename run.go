@@ -154,7 +154,8 @@ func serve(ctx context.Context, cmd string, cfg *config.Config, log *slog.Logger
 		httpErr = make(chan error, 1)
 	)
 	if cmd == "all" || cmd == "api" {
-		queue = asynq.NewClient(rds.Opt)
+		// Concurrent enqueues share Redis round trips (store.Pipelined); rds owns the pool.
+		queue = asynq.NewClientFromRedisClient(store.Pipelined(rds.Client))
 		apiSrv = api.New(cfg, log, queue, rds.Opt, rds.Client, db)
 		httpSrv = apiSrv.HTTPServer()
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -165,6 +166,13 @@ func serve(ctx context.Context, cmd string, cfg *config.Config, log *slog.Logger
 		base := "http://" + displayAddr(ln.Addr())
 		fmt.Fprintf(stdout, "monitor %s listening\n  terminal API  POST %s/open/statusUpload\n  operator API  %s/api/v1 (Authorization: Bearer <token>)\n  asynqmon      %s/monitoring/ (Basic auth, any user, token as password)\n  metrics       %s/metrics\n",
 			cmd, base, base, base, base)
+	}
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
 	}
 	log.Info("started", "role", cmd, "redis", redisName(cfg), "database", dbName(cfg))
 
@@ -183,10 +191,8 @@ func serve(ctx context.Context, cmd string, cfg *config.Config, log *slog.Logger
 		if err := httpSrv.Shutdown(stopCtx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		}
+		// queue shares rds's pool (asynq refuses to close it): rds.Close does.
 		errs = append(errs, apiSrv.Close())
-		if err := queue.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close queue client: %w", err))
-		}
 	}
 	if sched != nil {
 		sched.Shutdown()

@@ -61,7 +61,9 @@ func OpenRedis(ctx context.Context, cfg *config.Config) (*Redis, error) {
 	// The pool must cover the API's concurrent enqueues; asynq's default of 10 per CPU is
 	// too small for a few hundred terminal connections on a 2-core machine.
 	r.Opt = asynq.RedisClientOpt{Addr: addr, Password: cfg.RedisPassword, DB: cfg.RedisDB, PoolSize: 128}
-	r.Client = redis.NewClient(&redis.Options{Addr: addr, Password: cfg.RedisPassword, DB: cfg.RedisDB, PoolSize: 128})
+	// RESP2: monitor uses no push notifications, and RESP3's check for them costs a
+	// peek at every reply on the enqueue path.
+	r.Client = redis.NewClient(&redis.Options{Addr: addr, Password: cfg.RedisPassword, DB: cfg.RedisDB, PoolSize: 128, Protocol: 2})
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := r.Client.Ping(pingCtx).Err(); err != nil {
