@@ -5,9 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -78,29 +77,11 @@ func (f fleet) body(b []byte, i int) []byte {
 	return append(b, '}')
 }
 
-// newClient returns an HTTP client that keeps exactly conns connections to the server alive.
-func newClient(conns int, timeout time.Duration) *http.Client {
-	return &http.Client{
-		Timeout: timeout,
-		Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        conns,
-			MaxIdleConnsPerHost: conns,
-			MaxConnsPerHost:     conns,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-			ForceAttemptHTTP2:   false,
-		},
-	}
-}
-
 // loader is one run's senders and what they observed.
 type loader struct {
-	opts   *Options
-	fleet  fleet
-	client *http.Client
-	url    string
+	opts      *Options
+	fleet     fleet
+	newPoster func() poster
 	// accepted[i] is set when request i was answered 200 with code 0.
 	accepted []atomic.Bool
 
@@ -119,12 +100,20 @@ func Simulate(ctx context.Context, o Options) (res *Result, err error) {
 	l := &loader{
 		opts:     &o,
 		fleet:    newFleet(&o),
-		client:   newClient(o.Concurrency, o.Timeout),
-		url:      o.URL + "/open/statusUpload",
 		accepted: make([]atomic.Bool, o.total()),
 		statuses: make(map[int]int),
 	}
-	defer l.client.CloseIdleConnections()
+	target, err := url.Parse(o.URL + uploadPath)
+	if err != nil {
+		return nil, fmt.Errorf("--url: %w", err)
+	}
+	switch {
+	case o.Client == "std" || target.Scheme != "http":
+		std := &stdPoster{client: newStdClient(o.Concurrency, o.Timeout), url: target.String(), deviceKey: o.DeviceKey}
+		l.newPoster = func() poster { return std }
+	default:
+		l.newPoster = func() poster { return newRawPoster(target, uploadPath, o.DeviceKey, o.Timeout) }
+	}
 
 	var lander *lander
 	if o.DSN != "" {
@@ -167,16 +156,18 @@ func (l *loader) burst(ctx context.Context) {
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, int(total)/l.opts.Concurrency+1)
 			var buf []byte
+			p := l.newPoster()
 			for ctx.Err() == nil {
 				i := next.Add(1) - 1
 				if i >= total {
 					break
 				}
 				sent := time.Now()
-				buf = l.send(ctx, buf, int(i))
+				buf = l.send(ctx, p, buf, int(i))
 				lat = append(lat, time.Since(sent))
 			}
 			l.addLatencies(lat)
+			l.closePoster(p)
 		})
 	}
 	wg.Wait()
@@ -196,14 +187,16 @@ func (l *loader) steady(ctx context.Context, start time.Time) {
 		wg.Go(func() {
 			var lat []time.Duration
 			var buf []byte
+			p := l.newPoster()
 			for j := range jobs {
 				if ctx.Err() != nil {
 					continue // drain
 				}
-				buf = l.send(ctx, buf, j.i)
+				buf = l.send(ctx, p, buf, j.i)
 				lat = append(lat, time.Since(j.due))
 			}
 			l.addLatencies(lat)
+			l.closePoster(p)
 		})
 	}
 	total := len(l.accepted)
@@ -228,51 +221,34 @@ func (l *loader) steady(ctx context.Context, start time.Time) {
 	wg.Wait()
 }
 
+// uploadPath is the terminal route of the contract.
+const uploadPath = "/open/statusUpload"
+
 // okReply is how a 200 answer of an accepted report starts.
 var okReply = []byte(`{"code":0,`)
 
-// send posts request i and records its outcome; buf is reused for the body.
-func (l *loader) send(ctx context.Context, buf []byte, i int) []byte {
+// send posts request i through p and records its outcome; buf is reused for the body.
+func (l *loader) send(ctx context.Context, p poster, buf []byte, i int) []byte {
 	buf = l.fleet.body(buf[:0], i)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(buf))
-	if err != nil {
-		l.fail(0, err)
-		return buf
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if l.opts.DeviceKey != "" {
-		req.Header.Set("X-Device-Key", l.opts.DeviceKey)
-	}
-	resp, err := l.client.Do(req)
-	if err != nil {
-		l.fail(0, err)
-		return buf
-	}
 	var head [64]byte
-	n, rerr := io.ReadFull(resp.Body, head[:])
-	_, derr := io.Copy(io.Discard, resp.Body) // drain, so the connection is reused
-	cerr := resp.Body.Close()
-	if err := errors.Join(ignoreShort(rerr), derr, cerr); err != nil {
-		l.fail(0, fmt.Errorf("read response: %w", err))
-		return buf
-	}
-	if resp.StatusCode == http.StatusOK && bytes.HasPrefix(head[:n], okReply) {
+	status, n, err := p.post(ctx, buf, head[:])
+	switch {
+	case err != nil:
+		l.fail(0, err)
+	case status == http.StatusOK && bytes.HasPrefix(head[:n], okReply):
 		l.accepted[i].Store(true)
-		return buf
+	case status == http.StatusOK:
+		l.fail(-1, fmt.Errorf("HTTP 200 without code 0: %s", bytes.TrimSpace(head[:n]))) // not an acknowledgement
+	default:
+		l.fail(status, fmt.Errorf("HTTP %d: %s", status, bytes.TrimSpace(head[:n])))
 	}
-	status := resp.StatusCode
-	if status == http.StatusOK {
-		status = -1 // a 200 that is not an acknowledgement
-	}
-	l.fail(status, fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(head[:n])))
 	return buf
 }
 
-func ignoreShort(err error) error {
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return nil
+func (l *loader) closePoster(p poster) {
+	if err := p.close(); err != nil {
+		l.fail(0, err)
 	}
-	return err
 }
 
 // fail counts a refused request by status, or a transport error when status is 0.

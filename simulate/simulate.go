@@ -19,6 +19,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -43,6 +45,11 @@ type Options struct {
 	LandTimeout time.Duration
 	PollEvery   time.Duration
 	JSON        bool
+	// Client is "raw" (a minimal HTTP/1.1 client per connection, the default: it leaves
+	// more CPU to the server under test) or "std" (net/http's Transport).
+	Client string
+	// CPUProfile, when set, is a file for a CPU profile of the simulator itself.
+	CPUProfile string
 }
 
 const usage = `usage: monitor simulate [flags]            load generator
@@ -51,7 +58,7 @@ const usage = `usage: monitor simulate [flags]            load generator
 
 // Run runs the simulator with the command-line args and prints its report to out.
 // "monitor simulate baseline ..." runs the baseline server instead, until ctx is done.
-func Run(ctx context.Context, args []string, out io.Writer) error {
+func Run(ctx context.Context, args []string, out io.Writer) (err error) {
 	if len(args) > 0 && args[0] == "baseline" {
 		return runBaseline(ctx, args[1:], out)
 	}
@@ -61,6 +68,13 @@ func Run(ctx context.Context, args []string, out io.Writer) error {
 			return nil
 		}
 		return err
+	}
+	if opts.CPUProfile != "" {
+		stop, err := startCPUProfile(opts.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, stop()) }()
 	}
 	res, err := Simulate(ctx, opts)
 	if err != nil {
@@ -99,6 +113,8 @@ func parseFlags(args []string, out io.Writer) (Options, error) {
 	fs.DurationVar(&o.LandTimeout, "land-timeout", 2*time.Minute, "with --dsn: how long to wait for the reports to land")
 	fs.DurationVar(&o.PollEvery, "poll", 50*time.Millisecond, "with --dsn: how often to count the rows")
 	fs.BoolVar(&o.JSON, "json", false, "print the summary as one JSON line")
+	fs.StringVar(&o.Client, "client", "raw", "raw (one minimal HTTP/1.1 keep-alive connection per sender, cheapest) or std (net/http Transport with as many idle connections)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the simulator to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -134,6 +150,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("--mode: %q is not burst or steady", o.Mode)
 	case o.Mode == "steady" && (o.Rate <= 0 || o.Duration <= 0):
 		return errors.New("--mode steady needs a positive --rate and --duration")
+	case o.Client != "" && o.Client != "raw" && o.Client != "std":
+		return fmt.Errorf("--client: %q is not raw or std", o.Client)
 	case o.Timeout <= 0:
 		return errors.New("--timeout must be positive")
 	case o.DSN != "" && (o.LandTimeout <= 0 || o.PollEvery <= 0):
@@ -158,4 +176,22 @@ func (o *Options) total() int {
 		return o.Devices
 	}
 	return int(o.Rate * o.Duration.Seconds())
+}
+
+// startCPUProfile profiles this process into path until the returned function is called.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, errors.Join(fmt.Errorf("cpu profile: %w", err), f.Close())
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		return nil
+	}, nil
 }

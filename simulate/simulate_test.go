@@ -71,6 +71,12 @@ func deviceOf(t *testing.T, prefix, sn string) int {
 }
 
 func TestBurstCountsStatuses(t *testing.T) {
+	for _, client := range []string{"raw", "std"} {
+		t.Run(client, func(t *testing.T) { testBurstCountsStatuses(t, client) })
+	}
+}
+
+func testBurstCountsStatuses(t *testing.T, client string) {
 	const prefix = "T1-"
 	fake := &fakeServer{answer: func(r task.Report) int {
 		switch d := deviceOf(t, prefix, r.SN); {
@@ -86,7 +92,7 @@ func TestBurstCountsStatuses(t *testing.T) {
 	defer srv.Close()
 
 	res, err := Simulate(t.Context(), Options{URL: srv.URL, Devices: 200, Concurrency: 8, Mode: "burst",
-		SNPrefix: prefix, Timeout: 5 * time.Second})
+		SNPrefix: prefix, Timeout: 5 * time.Second, Client: client})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +122,12 @@ func TestBurstCountsStatuses(t *testing.T) {
 }
 
 func TestTransportErrorsAreCounted(t *testing.T) {
+	for _, client := range []string{"raw", "std"} {
+		t.Run(client, func(t *testing.T) { testTransportErrorsAreCounted(t, client) })
+	}
+}
+
+func testTransportErrorsAreCounted(t *testing.T, client string) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err != nil {
@@ -126,7 +138,7 @@ func TestTransportErrorsAreCounted(t *testing.T) {
 	}))
 	defer srv.Close()
 	res, err := Simulate(t.Context(), Options{URL: srv.URL, Devices: 10, Concurrency: 2, Mode: "burst",
-		SNPrefix: "T2-", Timeout: 5 * time.Second})
+		SNPrefix: "T2-", Timeout: 5 * time.Second, Client: client})
 	if err != nil {
 		t.Fatal(err)
 	}
