@@ -69,6 +69,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if cmd == "migrate" {
 		return migrate(ctx, cfg, log)
 	}
+	tuneGC(environ)
 	return serve(ctx, cmd, cfg, log, stdout)
 }
 
