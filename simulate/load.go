@@ -292,7 +292,6 @@ func (l *loader) result(start, end time.Time) *Result {
 		URL:             l.opts.URL,
 		Devices:         l.opts.Devices,
 		Concurrency:     l.opts.Concurrency,
-		Rate:            l.opts.Rate,
 		SNPrefix:        l.opts.SNPrefix,
 		Sent:            len(l.latencies),
 		Accepted:        l.acceptedCount(),
@@ -305,7 +304,7 @@ func (l *loader) result(start, end time.Time) *Result {
 		MaxMs:           ms(percentile(l.latencies, 1)),
 	}
 	if l.opts.Mode == "steady" {
-		r.DurationSeconds = l.opts.Duration.Seconds()
+		r.Rate, r.DurationSeconds = l.opts.Rate, l.opts.Duration.Seconds()
 	}
 	for s, n := range l.statuses {
 		r.Statuses[strconv.Itoa(s)] = n
