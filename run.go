@@ -155,8 +155,8 @@ func serve(ctx context.Context, cmd string, cfg *config.Config, log *slog.Logger
 		httpErr = make(chan error, 1)
 	)
 	if cmd == "all" || cmd == "api" {
-		// Concurrent enqueues share Redis round trips (store.Pipelined); rds owns the pool.
-		queue = asynq.NewClientFromRedisClient(store.Pipelined(rds.Client))
+		// Concurrent enqueues share Redis round trips (see store.Redis.Queue); rds owns the pool.
+		queue = asynq.NewClientFromRedisClient(rds.Queue)
 		apiSrv = api.New(cfg, log, queue, rds.Opt, rds.Client, db)
 		httpSrv = apiSrv.HTTPServer()
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)

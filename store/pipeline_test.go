@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"monitor/config"
 	"monitor/internal/testenv"
 	"monitor/store"
 )
@@ -73,10 +74,21 @@ func TestPipelinedFailsWhenRedisIsGone(t *testing.T) {
 	}
 }
 
-// TestPipelinedEnqueuesWithAsynq checks the asynq client path the API uses.
-func TestPipelinedEnqueuesWithAsynq(t *testing.T) {
+// TestQueueEnqueuesWithAsynq checks the asynq client path the API uses: Redis.Queue.
+func TestQueueEnqueuesWithAsynq(t *testing.T) {
 	rds := testenv.NewRedis(t)
-	client := asynq.NewClientFromRedisClient(store.Pipelined(rds.Client))
+	cfg := config.Default()
+	cfg.RedisAddr, cfg.RedisDB = rds.Addr, rds.DB
+	r, err := store.OpenRedis(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	client := asynq.NewClientFromRedisClient(r.Queue)
 	var wg sync.WaitGroup
 	for i := range 100 {
 		wg.Go(func() {
