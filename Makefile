@@ -39,3 +39,7 @@ fuzz-run:
 		echo "fuzz $$pkg $$fn for $(FUZZ_FOR)"; \
 		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZ_FOR) $$pkg; \
 	done
+
+# Load test against the real Redis and MariaDB (see bench/run.sh); writes BENCHMARKS.md.
+bench:
+	./bench/run.sh

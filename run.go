@@ -73,6 +73,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if cmd == "migrate" {
 		return migrate(ctx, cfg, log)
 	}
+	tuneGC(environ)
 	return serve(ctx, cmd, cfg, log, stdout)
 }
 
@@ -161,8 +162,10 @@ func serve(ctx context.Context, cmd string, cfg *config.Config, log *slog.Logger
 		httpErr = make(chan error, 1)
 	)
 	if cmd == "all" || cmd == "api" {
-		queue = asynq.NewClient(rds.Opt)
-		apiSrv = api.New(cfg, log, queue, rds.Opt, rds.Client, db)
+		// Concurrent enqueues, and the last-seen script that follows each, share Redis
+		// round trips (see store.Redis.Queue); rds owns the pool.
+		queue = asynq.NewClientFromRedisClient(rds.Queue)
+		apiSrv = api.New(cfg, log, queue, rds.Opt, rds.Queue, db)
 		httpSrv = apiSrv.HTTPServer()
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -172,6 +175,13 @@ func serve(ctx context.Context, cmd string, cfg *config.Config, log *slog.Logger
 		base := "http://" + displayAddr(ln.Addr())
 		fmt.Fprintf(stdout, "monitor %s listening\n  terminal API  POST %s/open/statusUpload\n  operator API  %s/api/v1 (Authorization: Bearer <token>)\n  asynqmon      %s/monitoring/ (Basic auth, any user, token as password)\n  metrics       %s/metrics\n",
 			cmd, base, base, base, base)
+	}
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
 	}
 	log.Info("started", "role", cmd, "redis", redisName(cfg), "database", dbName(cfg))
 
@@ -190,10 +200,8 @@ func serve(ctx context.Context, cmd string, cfg *config.Config, log *slog.Logger
 		if err := httpSrv.Shutdown(stopCtx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		}
+		// queue shares rds's pool (asynq refuses to close it): rds.Close does.
 		errs = append(errs, apiSrv.Close())
-		if err := queue.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close queue client: %w", err))
-		}
 	}
 	if sched != nil {
 		sched.Shutdown()

@@ -31,7 +31,7 @@ type Server struct {
 	cfg   *config.Config
 	log   *slog.Logger
 	queue *asynq.Client
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	db    *gorm.DB
 	echo  *echo.Echo
 	mon   *asynqmon.HTTPHandler
@@ -47,7 +47,7 @@ type Server struct {
 
 // New returns a Server that enqueues reports with queue, reads from db and rdb, and
 // shows asynqmon over the Redis of redisOpt.
-func New(cfg *config.Config, log *slog.Logger, queue *asynq.Client, redisOpt asynq.RedisConnOpt, rdb *redis.Client, db *gorm.DB) *Server {
+func New(cfg *config.Config, log *slog.Logger, queue *asynq.Client, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, db *gorm.DB) *Server {
 	s := &Server{cfg: cfg, log: log, queue: queue, rdb: rdb, db: db, echo: echo.New()}
 	s.fleet = fleet.New(rdb, cfg.OfflineAfter)
 	s.cmds = command.New(db, s.fleet, cfg.CommandTTL, log)

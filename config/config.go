@@ -84,6 +84,9 @@ type Config struct {
 
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	LogLevel        string        `yaml:"log_level"`
+	// PprofAddr, when set, serves net/http/pprof on its own listener (keep it on loopback):
+	// for profiling under load with make bench. Empty (the default) serves nothing.
+	PprofAddr string `yaml:"pprof_addr"`
 }
 
 // EnvPrefix starts the name of every environment override.
@@ -283,6 +286,11 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return bad("shutdown_timeout", "%v must be positive", c.ShutdownTimeout)
+	}
+	if c.PprofAddr != "" {
+		if _, port, ok := strings.Cut(c.PprofAddr, ":"); !ok || port == "" {
+			return bad("pprof_addr", "%q is not host:port", c.PprofAddr)
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

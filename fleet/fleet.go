@@ -40,13 +40,13 @@ const chunk = 5000
 
 // Fleet reads and writes the live state on one Redis.
 type Fleet struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	// gap is offline_after: a pause in intake at least this long restarts the watch.
 	gap time.Duration
 }
 
 // New returns a Fleet on rdb; offlineAfter is the configured MONITOR_OFFLINE_AFTER.
-func New(rdb *redis.Client, offlineAfter time.Duration) *Fleet {
+func New(rdb redis.UniversalClient, offlineAfter time.Duration) *Fleet {
 	return &Fleet{rdb: rdb, gap: offlineAfter}
 }
 

@@ -4,6 +4,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,6 +28,12 @@ import (
 type Redis struct {
 	Opt    asynq.RedisClientOpt
 	Client *redis.Client
+	// Queue is for the API's asynq client (asynq.NewClientFromRedisClient): concurrent
+	// enqueues share round trips (see Pipelined), and a failed one is never retried,
+	// because a retried enqueue whose first attempt did run fails as a task ID conflict
+	// and turns an accepted report into a 503. The terminal retries instead.
+	Queue redis.UniversalClient
+	queue *redis.Client
 	// embedded is the in-process server when no Redis address is configured.
 	embedded *miniredis.Miniredis
 }
@@ -36,7 +43,7 @@ func (r *Redis) Embedded() bool { return r.embedded != nil }
 
 // Close closes the client and stops the embedded server, if any.
 func (r *Redis) Close() error {
-	err := r.Client.Close()
+	err := errors.Join(r.Client.Close(), r.queue.Close())
 	if r.embedded != nil {
 		r.embedded.Close()
 	}
@@ -61,7 +68,12 @@ func OpenRedis(ctx context.Context, cfg *config.Config) (*Redis, error) {
 	// The pool must cover the API's concurrent enqueues; asynq's default of 10 per CPU is
 	// too small for a few hundred terminal connections on a 2-core machine.
 	r.Opt = asynq.RedisClientOpt{Addr: addr, Password: cfg.RedisPassword, DB: cfg.RedisDB, PoolSize: 128}
-	r.Client = redis.NewClient(&redis.Options{Addr: addr, Password: cfg.RedisPassword, DB: cfg.RedisDB, PoolSize: 128})
+	// RESP2: monitor uses no push notifications, and RESP3's check for them costs a
+	// peek at every reply on the enqueue path.
+	r.Client = redis.NewClient(&redis.Options{Addr: addr, Password: cfg.RedisPassword, DB: cfg.RedisDB, PoolSize: 128, Protocol: 2})
+	r.queue = redis.NewClient(&redis.Options{Addr: addr, Password: cfg.RedisPassword, DB: cfg.RedisDB,
+		PoolSize: 2 * maxFlushers, Protocol: 2, MaxRetries: -1, ReadTimeout: 5 * time.Second})
+	r.Queue = Pipelined(r.queue)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := r.Client.Ping(pingCtx).Err(); err != nil {

@@ -1,0 +1,21 @@
+package api
+
+import (
+	"os"
+	"testing"
+)
+
+// BenchmarkDecodeReport measures the per-request JSON decoding and validation.
+func BenchmarkDecodeReport(b *testing.B) {
+	body, err := os.ReadFile("../fixtures/status.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := DecodeReport(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
