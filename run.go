@@ -183,6 +183,13 @@ func serve(ctx context.Context, cmd string, cfg *config.Config, log *slog.Logger
 		}
 		defer stopPprof()
 	}
+	if cfg.MetricsAddr != "" && httpSrv == nil {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	log.Info("started", "role", cmd, "redis", redisName(cfg), "database", dbName(cfg))
 
 	select {

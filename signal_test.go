@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +35,7 @@ func TestSIGTERMStopsEveryRole(t *testing.T) {
 			if db.DSN == "" && role != "all" {
 				t.Skip("separate roles need a real MySQL")
 			}
-			addr := testenv.FreeAddr(t)
+			addr, metricsAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 			cmd := exec.Command(bin, role)
 			cmd.Dir = t.TempDir()
 			cmd.Env = append(os.Environ(),
@@ -41,7 +43,8 @@ func TestSIGTERMStopsEveryRole(t *testing.T) {
 				"MONITOR_REDIS_ADDR="+r.Addr, fmt.Sprintf("MONITOR_REDIS_DB=%d", r.DB),
 				"MONITOR_MYSQL_DSN="+db.DSN,
 				"MONITOR_OPERATOR_TOKEN="+strings.Repeat("t", 24),
-				"MONITOR_DATA_DIR="+cmd.Dir)
+				"MONITOR_DATA_DIR="+cmd.Dir,
+				"MONITOR_METRICS_ADDR="+metricsAddr)
 			out := &syncBuffer{}
 			cmd.Stdout, cmd.Stderr = out, out
 			if err := cmd.Start(); err != nil {
@@ -57,6 +60,18 @@ func TestSIGTERMStopsEveryRole(t *testing.T) {
 				case <-deadline:
 					t.Fatalf("%s did not start:\n%s", role, out.String())
 				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			// Roles without the API serve their metrics on MONITOR_METRICS_ADDR.
+			if role == "worker" || role == "scheduler" {
+				resp, err := http.Get("http://" + metricsAddr + "/metrics")
+				if err != nil {
+					t.Fatalf("%s metrics: %v", role, err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "monitor_reports_stored_total") {
+					t.Fatalf("%s /metrics = %d %v: %.200s", role, resp.StatusCode, err, body)
 				}
 			}
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

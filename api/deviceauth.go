@@ -67,6 +67,10 @@ func (s *Server) checkLogUploadKey(c echo.Context, sn string) error {
 	if s.deviceKeys == nil {
 		return nil
 	}
+	if c.Request().Header.Get(headerDeviceKey) == "" {
+		// Refused before the lookup, so keyless requests cost no database query.
+		return errorf(http.StatusUnauthorized, "%s: required", headerDeviceKey)
+	}
 	var d model.Device
 	err := s.db.WithContext(c.Request().Context()).Select("tenant").Take(&d, "sn = ?", sn).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {

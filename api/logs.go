@@ -37,10 +37,11 @@ func (s *Server) logUpload(c echo.Context) error {
 	if err := validSN(sn); err != nil {
 		return badRequest(err)
 	}
-	if err := s.checkDeviceRate(c, sn); err != nil {
+	// The key first, so that nobody without it can spend the device's rate budget.
+	if err := s.checkLogUploadKey(c, sn); err != nil {
 		return err
 	}
-	if err := s.checkLogUploadKey(c, sn); err != nil {
+	if err := s.checkDeviceRate(c, sn); err != nil {
 		return err
 	}
 	raw := c.QueryParam("cmdId")

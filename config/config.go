@@ -87,6 +87,9 @@ type Config struct {
 	// PprofAddr, when set, serves net/http/pprof on its own listener (keep it on loopback):
 	// for profiling under load with make bench. Empty (the default) serves nothing.
 	PprofAddr string `yaml:"pprof_addr"`
+	// MetricsAddr, when set, serves /metrics and /healthz for the worker and scheduler
+	// roles, which have no API listener (the API serves /metrics itself).
+	MetricsAddr string `yaml:"metrics_addr"`
 }
 
 // EnvPrefix starts the name of every environment override.
@@ -286,6 +289,11 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return bad("shutdown_timeout", "%v must be positive", c.ShutdownTimeout)
+	}
+	if c.MetricsAddr != "" {
+		if _, port, ok := strings.Cut(c.MetricsAddr, ":"); !ok || port == "" {
+			return bad("metrics_addr", "%q is not host:port", c.MetricsAddr)
+		}
 	}
 	if c.PprofAddr != "" {
 		if _, port, ok := strings.Cut(c.PprofAddr, ":"); !ok || port == "" {

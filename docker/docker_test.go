@@ -661,9 +661,19 @@ func TestCompose(t *testing.T) {
 			if r.name == "migrate" && s.Restart != "no" {
 				t.Errorf("restart %q, want \"no\": migrate runs once", s.Restart)
 			}
-			// The image's HEALTHCHECK asks /healthz, which only the HTTP roles serve.
-			if disabled := s.Healthcheck != nil && s.Healthcheck.Disable; disabled == r.http {
-				t.Errorf("healthcheck disabled=%v, want %v", disabled, !r.http)
+			// The image's HEALTHCHECK asks :8888/healthz, which the API serves; worker and
+			// scheduler serve /healthz on MONITOR_METRICS_ADDR instead; migrate exits.
+			disabled := s.Healthcheck != nil && s.Healthcheck.Disable
+			switch {
+			case r.name == "migrate" && !disabled:
+				t.Error("migrate runs once: its healthcheck must be disabled")
+			case r.name != "migrate" && disabled:
+				t.Error("healthcheck disabled")
+			case r.name == "worker" || r.name == "scheduler":
+				port := strings.TrimPrefix(s.Environment["MONITOR_METRICS_ADDR"], ":")
+				if port == "" || s.Healthcheck == nil || !strings.Contains(strings.Join(s.Healthcheck.Test, " "), ":"+port+"/healthz") {
+					t.Errorf("healthcheck %+v does not probe /healthz on MONITOR_METRICS_ADDR %q", s.Healthcheck, port)
+				}
 			}
 			if r.http && !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasSuffix(p, ":8888") }) {
 				t.Errorf("ports %q do not publish 8888", s.Ports)
