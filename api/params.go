@@ -135,13 +135,14 @@ func decodeCursor(kind, cursor string) (string, error) {
 	if cursor == "" {
 		return "", nil
 	}
-	// Strict refuses non-canonical encodings, so each position has exactly one cursor.
 	b, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
 	if err != nil {
 		return "", fmt.Errorf("cursor: not a cursor returned by this listing")
 	}
 	k, key, ok := strings.Cut(string(b), ":")
-	if !ok || k != kind || key == "" {
+	// Only the canonical encoding is a cursor, so each position has exactly one: the
+	// decoder alone also takes non-canonical padding bits and skips \r and \n.
+	if !ok || k != kind || key == "" || encodeCursor(kind, key) != cursor {
 		return "", fmt.Errorf("cursor: not a cursor returned by this listing")
 	}
 	return key, nil
