@@ -173,8 +173,8 @@ func serve(ctx context.Context, cmd string, cfg *config.Config, log *slog.Logger
 		}
 		go func() { httpErr <- httpSrv.Serve(ln) }()
 		base := "http://" + displayAddr(ln.Addr())
-		fmt.Fprintf(stdout, "monitor %s listening\n  terminal API  POST %s/open/statusUpload\n  operator API  %s/api/v1 (Authorization: Bearer <token>)\n  asynqmon      %s/monitoring/ (Basic auth, any user, token as password)\n  metrics       %s/metrics\n",
-			cmd, base, base, base, base)
+		fmt.Fprintf(stdout, "monitor %s listening\n  terminal API  POST %s/open/statusUpload\n  operator API  %s/api/v1 (Authorization: Bearer <token>)\n  asynqmon      %s/monitoring/ (Basic auth, any user, token as password)\n  fleet page    %s/fleet (the same login)\n  metrics       %s/metrics\n",
+			cmd, base, base, base, base, base)
 	}
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
