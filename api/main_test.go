@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hibiken/asynq"
 	"go.uber.org/goleak"
+	"gorm.io/gorm"
 
 	"monitor/config"
 	"monitor/internal/testenv"
@@ -20,35 +20,24 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const testToken = "test-operator-token-0123456789"
 
-// harness is an API server on real (or embedded) Redis and SQL, as the process runs it.
+// harness is an env served over real HTTP, as the process serves it.
 type harness struct {
 	cfg   *config.Config
 	redis *testenv.Redis
-	db    *testenv.Database
+	db    *gorm.DB
 	http  *httptest.Server
 }
 
 func newHarness(t *testing.T, opts ...func(*config.Config)) *harness {
 	t.Helper()
-	cfg := config.Default()
-	cfg.OperatorToken = testToken
-	cfg.IngestGroups = 4
-	for _, o := range opts {
-		o(cfg)
-	}
-	h := &harness{cfg: cfg, redis: testenv.NewRedis(t), db: testenv.NewDB(t)}
-	queue := asynq.NewClient(h.redis.Opt())
-	srv := New(cfg, testenv.Logger(t), queue, h.redis.Opt(), h.redis.Client, h.db.DB)
-	h.http = httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		h.http.Close()
-		if err := srv.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := queue.Close(); err != nil {
-			t.Error(err)
+	e := newEnv(t, func(c *config.Config) {
+		c.IngestGroups = 4
+		for _, o := range opts {
+			o(c)
 		}
 	})
+	h := &harness{cfg: e.cfg, redis: e.redis, db: e.db, http: httptest.NewServer(e.srv.Handler())}
+	t.Cleanup(h.http.Close)
 	return h
 }
 
@@ -98,7 +87,7 @@ func (h *harness) queued(t *testing.T) int64 {
 func (h *harness) rows(t *testing.T, table string) int64 {
 	t.Helper()
 	var n int64
-	if err := h.db.DB.Table(table).Count(&n).Error; err != nil {
+	if err := h.db.Table(table).Count(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	return n

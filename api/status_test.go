@@ -99,7 +99,7 @@ func TestStatusUploadAnswers503WhenRedisIsDown(t *testing.T) {
 	// The same server, but its queue client points at a Redis that is not there.
 	down := asynq.NewClient(asynq.RedisClientOpt{Addr: testenv.FreeAddr(t), DialTimeout: time.Second})
 	defer down.Close()
-	srv := New(h.cfg, testenv.Logger(t), down, h.redis.Opt(), h.redis.Client, h.db.DB)
+	srv := New(h.cfg, testenv.Logger(t), down, h.redis.Opt(), h.redis.Client, h.db)
 	defer srv.Close()
 	req, err := http.NewRequest(http.MethodPost, "/open/statusUpload", strings.NewReader(fixture))
 	if err != nil {
@@ -121,7 +121,7 @@ func TestEndToEnd(t *testing.T) {
 	h := newHarness(t)
 	srv := worker.NewServer(h.redis.Opt(), h.cfg, testenv.Logger(t))
 	mux := asynq.NewServeMux()
-	mux.Handle(task.TypeStatusBatch, worker.NewBatchWriter(h.db.DB, testenv.Logger(t)))
+	mux.Handle(task.TypeStatusBatch, worker.NewBatchWriter(h.db, testenv.Logger(t)))
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	var rows []model.Status
-	if err := h.db.DB.Where("sn = ?", "1C2EB08D").Order("ntime").Find(&rows).Error; err != nil {
+	if err := h.db.Where("sn = ?", "1C2EB08D").Order("ntime").Find(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
 	if len(rows) != 2 {
@@ -175,7 +175,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	var d model.Device
-	if err := h.db.DB.First(&d, "sn = ?", "1C2EB08D").Error; err != nil {
+	if err := h.db.First(&d, "sn = ?", "1C2EB08D").Error; err != nil {
 		t.Fatal(err)
 	}
 	if d.NTime != "18:40:30" || d.Unum1 != 5 || !d.LastSeen.Equal(rows[1].AcceptedAt) {
@@ -198,7 +198,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		}
 	}
 	// With the database gone, the process is alive but not ready.
-	sqlDB, err := h.db.DB.DB()
+	sqlDB, err := h.db.DB()
 	if err != nil {
 		t.Fatal(err)
 	}
