@@ -10,13 +10,9 @@ import (
 
 // listAlerts answers GET /api/v1/alerts?state=firing|resolved&kind=&sn=&limit=&cursor=, newest first.
 func (s *Server) listAlerts(c echo.Context) error {
-	p, page, err := parseIDPage(c.QueryParams(), "alert", "state", "kind", "sn")
+	p, page, q, err := s.idListing(c, "alert", "state", "kind", "sn")
 	if err != nil {
 		return err
-	}
-	q := s.db.WithContext(c.Request().Context()).Order("id DESC").Limit(page.limit + 1)
-	if page.before > 0 {
-		q = q.Where("id < ?", page.before)
 	}
 	switch st := p.get("state"); st {
 	case "":
@@ -31,13 +27,6 @@ func (s *Server) listAlerts(c echo.Context) error {
 		q = q.Where("kind = ?", k)
 	default:
 		return errorf(http.StatusBadRequest, "kind: %q is not device_offline or unsent_records", clip(k))
-	}
-	sn, err := snFilter(p)
-	if err != nil {
-		return err
-	}
-	if sn != "" {
-		q = q.Where("sn = ?", sn)
 	}
 	var rows []model.Alert
 	if err := q.Find(&rows).Error; err != nil {

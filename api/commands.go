@@ -75,20 +75,9 @@ func (s *Server) knownDevice(c echo.Context, sn string) (bool, error) {
 // A command's state is the database's: a delivery shows as delivered after the next
 // command sync (MONITOR_COMMAND_SYNC_EVERY).
 func (s *Server) listCommands(c echo.Context) error {
-	p, page, err := parseIDPage(c.QueryParams(), "cmd", "sn", "state")
+	p, page, q, err := s.idListing(c, "cmd", "sn", "state")
 	if err != nil {
 		return err
-	}
-	q := s.db.WithContext(c.Request().Context()).Order("id DESC").Limit(page.limit + 1)
-	if page.before > 0 {
-		q = q.Where("id < ?", page.before)
-	}
-	sn, err := snFilter(p)
-	if err != nil {
-		return err
-	}
-	if sn != "" {
-		q = q.Where("sn = ?", sn)
 	}
 	switch st := p.get("state"); st {
 	case "":

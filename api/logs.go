@@ -135,20 +135,9 @@ func logFileName(now time.Time) (string, error) {
 
 // listLogs answers GET /api/v1/logs?sn=&limit=&cursor=, newest first.
 func (s *Server) listLogs(c echo.Context) error {
-	p, page, err := parseIDPage(c.QueryParams(), "log", "sn")
+	_, page, q, err := s.idListing(c, "log", "sn")
 	if err != nil {
 		return err
-	}
-	q := s.db.WithContext(c.Request().Context()).Order("id DESC").Limit(page.limit + 1)
-	if page.before > 0 {
-		q = q.Where("id < ?", page.before)
-	}
-	sn, err := snFilter(p)
-	if err != nil {
-		return err
-	}
-	if sn != "" {
-		q = q.Where("sn = ?", sn)
 	}
 	var rows []model.Log
 	if err := q.Find(&rows).Error; err != nil {

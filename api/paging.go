@@ -3,6 +3,9 @@ package api
 import (
 	"net/url"
 	"strconv"
+
+	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
 )
 
 // Paging of the id-ordered listings (commands, logs, alerts): newest first, limit items
@@ -36,6 +39,28 @@ func parseIDPage(q url.Values, kind string, filters ...string) (params, idPage, 
 // idPageCursor returns the cursor of the page after one that ended at lastID.
 func idPageCursor(kind string, lastID uint64) string {
 	return encodeCursor(kind, strconv.FormatUint(lastID, 10))
+}
+
+// idListing starts the query of an id-ordered listing from the request: newest first,
+// one row more than the page (to know whether another page follows), below the cursor,
+// and filtered by sn when the route takes that filter and the request gives it.
+func (s *Server) idListing(c echo.Context, kind string, filters ...string) (params, idPage, *gorm.DB, error) {
+	p, page, err := parseIDPage(c.QueryParams(), kind, filters...)
+	if err != nil {
+		return p, page, nil, err
+	}
+	q := s.db.WithContext(c.Request().Context()).Order("id DESC").Limit(page.limit + 1)
+	if page.before > 0 {
+		q = q.Where("id < ?", page.before)
+	}
+	sn, err := snFilter(p)
+	if err != nil {
+		return p, page, nil, err
+	}
+	if sn != "" {
+		q = q.Where("sn = ?", sn)
+	}
+	return p, page, q, nil
 }
 
 // snFilter validates an optional sn filter; "" means no filter.
