@@ -64,7 +64,8 @@ func (s *Server) acceptReport(c echo.Context) error {
 	if ct := req.Header.Get(echo.HeaderContentType); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != echo.MIMEApplicationJSON {
-			return errorf(http.StatusUnsupportedMediaType, "Content-Type: want application/json, got %q", clip(ct))
+			// 400, not 415: the contract gives terminals 400 for every malformed request.
+			return errorf(http.StatusBadRequest, "Content-Type: want application/json, got %q", clip(ct))
 		}
 	}
 	buf := bodyPool.Get().(*bytes.Buffer)

@@ -37,8 +37,8 @@ func TestStatusUploadRejectsBadInput(t *testing.T) {
 		{"string for a number", jsonCT, withField("amount", `"12"`), http.StatusBadRequest, "amount"},
 		{"body over the limit", jsonCT, strings.Replace(fixture, "{", `{"pad":"`+strings.Repeat("x", 70<<10)+`",`, 1),
 			http.StatusRequestEntityTooLarge, "limit"},
-		{"wrong content type", "text/plain", fixture, http.StatusUnsupportedMediaType, "Content-Type"},
-		{"form content type", "application/x-www-form-urlencoded", fixture, http.StatusUnsupportedMediaType, "Content-Type"},
+		{"wrong content type", "text/plain", fixture, http.StatusBadRequest, "Content-Type"},
+		{"form content type", "application/x-www-form-urlencoded", fixture, http.StatusBadRequest, "Content-Type"},
 		{"empty body", jsonCT, "", http.StatusBadRequest, "body"},
 	}
 	for _, tt := range tests {
