@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -59,7 +60,7 @@ func TestDecodeReportRules(t *testing.T) {
 		{"empty body", "", "empty body"},
 		{"truncated", fixture[:40], "bad JSON"},
 		{"not an object", `[1,2]`, "bad JSON"},
-		{"two values", fixture + fixture, "more than one value"},
+		{"two values", fixture + fixture, "after top-level value"},
 		{"missing sn", withField("sn", ""), "sn: required"},
 		{"null sn", withField("sn", "null"), "sn: required"},
 		{"empty sn", withField("sn", `""`), "sn: required"},
@@ -103,5 +104,15 @@ func TestDecodeReportRules(t *testing.T) {
 				t.Fatalf("err = %q, want it to contain %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestOKReplyIsTheEncodedReply(t *testing.T) {
+	want, err := json.Marshal(statusReply{Msg: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(okReply) != string(want) {
+		t.Fatalf("okReply = %s, want %s", okReply, want)
 	}
 }
