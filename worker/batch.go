@@ -125,17 +125,24 @@ func (w *BatchWriter) Write(ctx context.Context, reports []task.Report) (inserte
 func (w *BatchWriter) write(ctx context.Context, reports []task.Report, devices []deviceRow) (int64, error) {
 	var inserted int64
 	err := w.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The statements are complete SQL with ? placeholders: they go to the transaction's
+		// connection directly, skipping GORM's per-argument rebuilding of the statement.
+		conn := tx.Statement.ConnPool
 		for chunk := range slices.Chunk(reports, rowsPerStatement) {
 			query, args := w.sql.insertStatus(chunk)
-			res := tx.Exec(query, args...)
-			if res.Error != nil {
-				return fmt.Errorf("insert tb_status: %w", res.Error)
+			res, err := conn.ExecContext(ctx, query, args...)
+			if err != nil {
+				return fmt.Errorf("insert tb_status: %w", err)
 			}
-			inserted += res.RowsAffected
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("insert tb_status: %w", err)
+			}
+			inserted += n
 		}
 		for chunk := range slices.Chunk(devices, rowsPerStatement) {
 			query, args := w.sql.upsertDevices(chunk)
-			if err := tx.Exec(query, args...).Error; err != nil {
+			if _, err := conn.ExecContext(ctx, query, args...); err != nil {
 				return fmt.Errorf("upsert devices: %w", err)
 			}
 		}
