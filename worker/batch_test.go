@@ -255,3 +255,20 @@ func TestRetrySpansAnHourLongOutage(t *testing.T) {
 		}
 	}
 }
+
+// TestSNIsCaseSensitive checks that devices whose sn differ only in case are two devices:
+// under a case-insensitive collation the second report would be dropped as a duplicate.
+func TestSNIsCaseSensitive(t *testing.T) {
+	db := testenv.NewDB(t).DB
+	w := NewBatchWriter(db, testenv.Logger(t))
+	now := time.Now()
+	if err := w.ProcessTask(context.Background(), batchOf(report("CaseSN", "10:00:00", now), report("casesn", "10:00:00", now))); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db, "tb_status"); n != 2 {
+		t.Fatalf("tb_status has %d rows, want 2", n)
+	}
+	if n := count(t, db, "devices"); n != 2 {
+		t.Fatalf("devices has %d rows, want 2", n)
+	}
+}
