@@ -30,7 +30,7 @@ func (s *Server) listAlerts(c echo.Context) error {
 	}
 	var rows []model.Alert
 	if err := q.Find(&rows).Error; err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: err}
+		return dbError("list alerts", err)
 	}
 	return c.JSON(http.StatusOK, pageOf(rows, page, "alert", func(r *model.Alert) uint64 { return r.ID }))
 }

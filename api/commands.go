@@ -44,7 +44,7 @@ func (s *Server) createCommand(c echo.Context) error {
 	}
 	cmd, created, err := s.cmds.Create(ctx, sn, req.Type, command.OriginOperator)
 	if err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: err}
+		return dbError("create command", err)
 	}
 	status := http.StatusOK
 	if created {
@@ -62,7 +62,7 @@ func (s *Server) knownDevice(c echo.Context, sn string) (bool, error) {
 		return true, nil
 	}
 	if !errors.Is(err, gorm.ErrRecordNotFound) {
-		return false, &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: err}
+		return false, dbError("find device", err)
 	}
 	seen, err := s.fleet.LastSeen(ctx, []string{sn})
 	if err != nil {
@@ -88,7 +88,7 @@ func (s *Server) listCommands(c echo.Context) error {
 	}
 	var rows []model.Command
 	if err := q.Find(&rows).Error; err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: err}
+		return dbError("list commands", err)
 	}
 	return c.JSON(http.StatusOK, pageOf(rows, page, "cmd", func(r *model.Command) uint64 { return r.ID }))
 }

@@ -77,7 +77,7 @@ func (s *Server) checkLogUploadKey(c echo.Context, sn string) error {
 		return errorf(http.StatusUnauthorized, "%s: device %s has not reported yet, so its tenant is unknown", headerDeviceKey, sn)
 	}
 	if err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: fmt.Errorf("find device tenant: %w", err)}
+		return dbError("find device tenant", err)
 	}
 	return s.checkDeviceKey(c, d.Tenant)
 }

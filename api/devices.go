@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -254,14 +253,4 @@ func parseReportQuery(q url.Values, loc *time.Location) (rq reportQuery, err err
 	}
 	rq.before, err = idCursor(cursorReports, p.get("cursor"))
 	return rq, err
-}
-
-// badRequest turns a parameter error, whose text names the parameter, into a 400.
-func badRequest(err error) *Error {
-	return &Error{Status: http.StatusBadRequest, Msg: err.Error()}
-}
-
-// dbError is a database failure: a 503 that hides the cause from the client and logs it.
-func dbError(what string, err error) *Error {
-	return &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: fmt.Errorf("%s: %w", what, err)}
 }

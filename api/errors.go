@@ -32,6 +32,16 @@ func errorf(status int, format string, args ...any) *Error {
 	return &Error{Status: status, Msg: fmt.Sprintf(format, args...)}
 }
 
+// badRequest turns a parameter error, whose text names the parameter, into a 400.
+func badRequest(err error) *Error {
+	return &Error{Status: http.StatusBadRequest, Msg: err.Error()}
+}
+
+// dbError is a database failure: a 503 that hides the cause from the client and logs it.
+func dbError(what string, err error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: fmt.Errorf("%s: %w", what, err)}
+}
+
 // errorBody is the one JSON shape of every error: a non-zero code and a message.
 type errorBody struct {
 	Code int    `json:"code"`

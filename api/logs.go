@@ -121,7 +121,7 @@ func (s *Server) commandError(err error, id uint64) error {
 	if errors.Is(err, command.ErrNotOpen) {
 		return errorf(http.StatusConflict, "cmdId: %d is not an open command of this device", id)
 	}
-	return &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: err}
+	return dbError("check command", err)
 }
 
 // logFileName is a fresh name chosen by the server: the time and 16 random hex digits.
@@ -141,7 +141,7 @@ func (s *Server) listLogs(c echo.Context) error {
 	}
 	var rows []model.Log
 	if err := q.Find(&rows).Error; err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: err}
+		return dbError("list logs", err)
 	}
 	return c.JSON(http.StatusOK, pageOf(rows, page, "log", func(r *model.Log) uint64 { return r.ID }))
 }
@@ -158,7 +158,7 @@ func (s *Server) downloadLog(c echo.Context) error {
 		return errorf(http.StatusNotFound, "no log %d", id)
 	}
 	if err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Msg: "database unavailable: retry later", Err: err}
+		return dbError("find log", err)
 	}
 	// Path was chosen by the server; Base keeps it inside the log directory regardless.
 	f, err := os.Open(filepath.Join(s.cfg.LogDir, filepath.Base(lg.Path)))
