@@ -1,5 +1,6 @@
 // Command monitor watches a fleet of field terminals: an HTTP API takes their status
 // reports, asynq workers batch them into MySQL, and a scheduler runs the periodic jobs.
+// The app package builds and runs each role; main only wires it to the process.
 package main
 
 import (
@@ -8,11 +9,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"monitor/app"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	err := app.Run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "monitor:", err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -17,7 +16,8 @@ type Notifier struct {
 	client *http.Client
 }
 
-// NewNotifier returns a Notifier posting to url with client.
+// NewNotifier returns a Notifier posting to url with client. The call is bounded by the
+// task's deadline (task.NotifyTimeout), so client should set no Timeout of its own.
 func NewNotifier(url string, client *http.Client) *Notifier {
 	return &Notifier{url: url, client: client}
 }
@@ -29,8 +29,6 @@ func (n *Notifier) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if n.url == "" {
 		return fmt.Errorf("no MONITOR_ALERT_WEBHOOK_URL on this worker: %w", asynq.SkipRetry)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(t.Payload()))
 	if err != nil {
 		return fmt.Errorf("webhook request: %v: %w", err, asynq.SkipRetry)

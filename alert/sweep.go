@@ -41,28 +41,43 @@ const maxAlertsPerNotification = 1000
 
 // Options are the sweep's settings.
 type Options struct {
-	// OfflineAfter is MONITOR_OFFLINE_AFTER.
+	// OfflineAfter is MONITOR_OFFLINE_AFTER; at least a minute.
 	OfflineAfter time.Duration
 	// UnsentThreshold raises unsent_records above it; 0 is off.
 	UnsentThreshold int64
 	// Notify enables pushes: false when no webhook URL is configured.
 	Notify bool
+	// Logger receives what each sweep did; nil discards it.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests move it.
+	Now func() time.Time
 }
 
 // Sweeper is the periodic offline sweep and the unsent-records check.
 type Sweeper struct {
-	db    *gorm.DB
-	fleet *fleet.Fleet
-	queue *asynq.Client
-	opt   Options
-	log   *slog.Logger
-	// Now is the clock; tests move it.
-	Now func() time.Time
+	db       *gorm.DB
+	fleet    *fleet.Fleet
+	enqueuer *asynq.Client
+	opt      Options
+	log      *slog.Logger
 }
 
-// NewSweeper returns a Sweeper that stores alerts in db and enqueues notifications on queue.
-func NewSweeper(db *gorm.DB, fl *fleet.Fleet, queue *asynq.Client, opt Options, log *slog.Logger) *Sweeper {
-	return &Sweeper{db: db, fleet: fl, queue: queue, opt: opt, log: log, Now: time.Now}
+// NewSweeper returns a Sweeper that reads last-seen times from fl, stores alerts in db
+// and enqueues their notifications with enqueuer.
+func NewSweeper(db *gorm.DB, fl *fleet.Fleet, enqueuer *asynq.Client, opt Options) (*Sweeper, error) {
+	if opt.OfflineAfter < time.Minute {
+		return nil, fmt.Errorf("alert: offline after %v is below 1m", opt.OfflineAfter)
+	}
+	if opt.UnsentThreshold < 0 {
+		return nil, fmt.Errorf("alert: unsent threshold %d is negative", opt.UnsentThreshold)
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Sweeper{db: db, fleet: fl, enqueuer: enqueuer, opt: opt, log: opt.Logger}, nil
 }
 
 // Result says what one sweep did.
@@ -90,7 +105,7 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 // Sweep raises and resolves offline and unsent-records alerts once.
 func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 	var res Result
-	now := s.Now().UTC().Truncate(time.Microsecond)
+	now := s.opt.Now().UTC().Truncate(time.Microsecond)
 	w, err := s.fleet.Watch(ctx)
 	if err != nil {
 		return res, err
@@ -364,7 +379,7 @@ func (s *Sweeper) notify(ctx context.Context, fired, resolved []model.Alert) (in
 			if err != nil {
 				return n, fmt.Errorf("encode notification: %w", err)
 			}
-			if _, err := s.queue.EnqueueContext(ctx, task.NewAlertNotifyTask(body)); err != nil {
+			if _, err := s.enqueuer.EnqueueContext(ctx, task.NewAlertNotifyTask(body)); err != nil {
 				// The alerts are stored; only this push is lost.
 				return n, fmt.Errorf("enqueue notification: %w", err)
 			}

@@ -64,9 +64,14 @@ func BenchmarkSweep(b *testing.B) {
 		}
 	}
 	sweeper := func(opt alert.Options) *alert.Sweeper {
-		opt.OfflineAfter, opt.Notify = offlineAfter, true
-		s := alert.NewSweeper(db, fl, queue, opt, testenv.Logger(b))
-		s.Now = func() time.Time { return now }
+		opt.OfflineAfter, opt.Notify, opt.Logger = offlineAfter, true, testenv.Logger(b)
+		if opt.Now == nil {
+			opt.Now = func() time.Time { return now }
+		}
+		s, err := alert.NewSweeper(db, fl, queue, opt)
+		if err != nil {
+			b.Fatal(err)
+		}
 		return s
 	}
 	clear := func(b *testing.B) {
@@ -94,8 +99,7 @@ func BenchmarkSweep(b *testing.B) {
 	// steady sweeps at a time when nobody is silent yet.
 	b.Run("steady", func(b *testing.B) {
 		clear(b)
-		s := sweeper(alert.Options{})
-		s.Now = func() time.Time { return now.Add(-offlineAfter - time.Minute) }
+		s := sweeper(alert.Options{Now: func() time.Time { return now.Add(-offlineAfter - time.Minute) }})
 		run(b, s, false, 0)
 	})
 	b.Run("fire-1pct", func(b *testing.B) { run(b, sweeper(alert.Options{}), true, silent) })

@@ -50,9 +50,14 @@ func newEnv(t *testing.T, opt alert.Options) *env {
 	if opt.OfflineAfter == 0 {
 		opt.OfflineAfter = offlineAfter
 	}
-	e.sw = alert.NewSweeper(e.db, e.fl, e.queue, opt, testenv.Logger(t))
 	e.now = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
-	e.sw.Now = func() time.Time { return e.now }
+	opt.Logger = testenv.Logger(t)
+	opt.Now = func() time.Time { return e.now }
+	sw, err := alert.NewSweeper(e.db, e.fl, e.queue, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sw = sw
 	return e
 }
 

@@ -19,14 +19,14 @@ func (s *Server) listAlerts(c echo.Context) error {
 	case model.AlertFiring, model.AlertResolved:
 		q = q.Where("state = ?", st)
 	default:
-		return errorf(http.StatusBadRequest, "state: %q is not firing or resolved", clip(st))
+		return errorf(http.StatusBadRequest, "state: %q is not firing or resolved", model.Clip(st))
 	}
 	switch k := p.get("kind"); k {
 	case "":
 	case model.AlertOffline, model.AlertUnsent:
 		q = q.Where("kind = ?", k)
 	default:
-		return errorf(http.StatusBadRequest, "kind: %q is not device_offline or unsent_records", clip(k))
+		return errorf(http.StatusBadRequest, "kind: %q is not device_offline or unsent_records", model.Clip(k))
 	}
 	var rows []model.Alert
 	if err := q.Find(&rows).Error; err != nil {

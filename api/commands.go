@@ -23,7 +23,7 @@ type commandRequest struct {
 // type; asking twice is not an error).
 func (s *Server) createCommand(c echo.Context) error {
 	sn := c.Param("sn")
-	if err := validSN(sn); err != nil {
+	if err := model.ValidateSN(sn); err != nil {
 		return badRequest(err)
 	}
 	var req commandRequest
@@ -32,7 +32,7 @@ func (s *Server) createCommand(c echo.Context) error {
 		return errorf(http.StatusBadRequest, "bad JSON: want {\"type\":\"upload_logs\"}")
 	}
 	if req.Type != model.CommandUploadLogs {
-		return errorf(http.StatusBadRequest, "type: %q is not a command type (want upload_logs)", clip(req.Type))
+		return errorf(http.StatusBadRequest, "type: %q is not a command type (want upload_logs)", model.Clip(req.Type))
 	}
 	ctx := c.Request().Context()
 	known, err := s.knownDevice(c, sn)
@@ -42,7 +42,7 @@ func (s *Server) createCommand(c echo.Context) error {
 	if !known {
 		return errorf(http.StatusNotFound, "sn: no device %s has reported", sn)
 	}
-	cmd, created, err := s.cmds.Create(ctx, sn, req.Type, command.OriginOperator)
+	cmd, created, err := s.opt.Commands.Create(ctx, sn, req.Type, command.OriginOperator)
 	if err != nil {
 		return dbError("create command", err)
 	}
@@ -57,14 +57,14 @@ func (s *Server) createCommand(c echo.Context) error {
 // report was accepted and still waits in the queue.
 func (s *Server) knownDevice(c echo.Context, sn string) (bool, error) {
 	ctx := c.Request().Context()
-	err := s.db.WithContext(ctx).Select("sn").Where("sn = ?", sn).Take(&model.Device{}).Error
+	err := s.opt.DB.WithContext(ctx).Select("sn").Where("sn = ?", sn).Take(&model.Device{}).Error
 	if err == nil {
 		return true, nil
 	}
 	if !errors.Is(err, gorm.ErrRecordNotFound) {
 		return false, dbError("find device", err)
 	}
-	seen, err := s.fleet.LastSeen(ctx, []string{sn})
+	seen, err := s.opt.Fleet.LastSeen(ctx, []string{sn})
 	if err != nil {
 		return false, &Error{Status: http.StatusServiceUnavailable, Msg: "redis unavailable: retry later", Err: err}
 	}
@@ -84,7 +84,7 @@ func (s *Server) listCommands(c echo.Context) error {
 	case model.CommandPending, model.CommandDelivered, model.CommandDone, model.CommandExpired:
 		q = q.Where("state = ?", st)
 	default:
-		return errorf(http.StatusBadRequest, "state: %q is not pending, delivered, done or expired", clip(st))
+		return errorf(http.StatusBadRequest, "state: %q is not pending, delivered, done or expired", model.Clip(st))
 	}
 	var rows []model.Command
 	if err := q.Find(&rows).Error; err != nil {

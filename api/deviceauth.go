@@ -4,13 +4,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 	"gorm.io/gorm"
 
-	"monitor/config"
 	"monitor/model"
 )
 
@@ -22,22 +20,16 @@ const headerDeviceKey = "X-Device-Key"
 // is off.
 type deviceKeys map[uint32][sha256.Size]byte
 
-// newDeviceKeys returns the digests of cfg's tenant keys, or nil when device auth is off.
-// A key list that does not parse (config.Validate refuses it first) yields an empty,
-// non-nil set that refuses every device, so a bad config fails closed.
-func newDeviceKeys(cfg *config.Config) (deviceKeys, error) {
-	if cfg.DeviceAuth != "tenant-key" {
-		return nil, nil
-	}
-	keys, err := config.ParseDeviceKeys(cfg.DeviceKeys)
-	if err != nil {
-		return deviceKeys{}, fmt.Errorf("MONITOR_DEVICE_KEYS: %w", err)
+// newDeviceKeys returns the digests of keys, or nil when keys is nil (device auth off).
+func newDeviceKeys(keys model.TenantKeys) deviceKeys {
+	if keys == nil {
+		return nil
 	}
 	out := make(deviceKeys, len(keys))
 	for t, k := range keys {
 		out[t] = sha256.Sum256([]byte(k))
 	}
-	return out, nil
+	return out
 }
 
 // checkDeviceKey verifies the X-Device-Key of a terminal request against the key of
@@ -72,7 +64,7 @@ func (s *Server) checkLogUploadKey(c echo.Context, sn string) error {
 		return errorf(http.StatusUnauthorized, "%s: required", headerDeviceKey)
 	}
 	var d model.Device
-	err := s.db.WithContext(c.Request().Context()).Select("tenant").Take(&d, "sn = ?", sn).Error
+	err := s.opt.DB.WithContext(c.Request().Context()).Select("tenant").Take(&d, "sn = ?", sn).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return errorf(http.StatusUnauthorized, "%s: device %s has not reported yet, so its tenant is unknown", headerDeviceKey, sn)
 	}

@@ -11,27 +11,26 @@ import (
 	"gorm.io/gorm"
 
 	"monitor/model"
-	"monitor/task"
 )
 
 // deviceJSON is one device as the operator API shows it: identity, the online state as
 // the database sees it, and the newest report in the terminal's own field names.
 type deviceJSON struct {
-	SN        string      `json:"sn"`
-	Tenant    uint32      `json:"tenant"`
-	City      string      `json:"city"`
-	Type      string      `json:"type"`
-	Online    bool        `json:"online"`
-	LastSeen  time.Time   `json:"lastSeen"`
-	FirstSeen time.Time   `json:"firstSeen"`
-	Report    task.Report `json:"report"` // in the terminal's own field names
+	SN        string       `json:"sn"`
+	Tenant    uint32       `json:"tenant"`
+	City      string       `json:"city"`
+	Type      string       `json:"type"`
+	Online    bool         `json:"online"`
+	LastSeen  time.Time    `json:"lastSeen"`
+	FirstSeen time.Time    `json:"firstSeen"`
+	Report    model.Report `json:"report"` // in the terminal's own field names
 }
 
 // historyJSON is one row of tb_status: its row id, when the API accepted it, and the report.
 type historyJSON struct {
-	Seq        uint64      `json:"seq"`
-	AcceptedAt time.Time   `json:"acceptedAt"`
-	Report     task.Report `json:"report"`
+	Seq        uint64       `json:"seq"`
+	AcceptedAt time.Time    `json:"acceptedAt"`
+	Report     model.Report `json:"report"`
 }
 
 // deviceList is one page of devices; NextCursor is empty on the last page. Every
@@ -49,7 +48,7 @@ type reportList struct {
 
 // offlineCutoff is the last-seen time before which a device counts as offline.
 func (s *Server) offlineCutoff() time.Time {
-	return time.Now().UTC().Add(-s.cfg.OfflineAfter)
+	return time.Now().UTC().Add(-s.opt.OfflineAfter)
 }
 
 // listDevices serves GET /api/v1/devices: the fleet in sn order with keyset pagination,
@@ -63,7 +62,7 @@ func (s *Server) listDevices(c echo.Context) error {
 		return badRequest(err)
 	}
 	cutoff := s.offlineCutoff()
-	q := s.db.WithContext(c.Request().Context()).Model(&model.Device{})
+	q := s.opt.DB.WithContext(c.Request().Context()).Model(&model.Device{})
 	switch dq.state {
 	case "online":
 		q = q.Where("last_seen >= ?", cutoff)
@@ -113,11 +112,11 @@ func (s *Server) getDevice(c echo.Context) error {
 // 404 for an unknown one.
 func (s *Server) findDevice(c echo.Context) (*model.Device, error) {
 	sn := c.Param("sn")
-	if err := validSN(sn); err != nil {
+	if err := model.ValidateSN(sn); err != nil {
 		return nil, badRequest(err)
 	}
 	var d model.Device
-	err := s.db.WithContext(c.Request().Context()).Where("sn = ?", sn).Take(&d).Error
+	err := s.opt.DB.WithContext(c.Request().Context()).Where("sn = ?", sn).Take(&d).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, errorf(http.StatusNotFound, "sn: no device %s", sn)
 	}
@@ -131,7 +130,7 @@ func (s *Server) findDevice(c echo.Context) (*model.Device, error) {
 // tb_status, newest first, optionally within [from, to) on the accepted time. Pages are
 // keyed on the row id, so reports stored meanwhile never shift a later page.
 func (s *Server) listReports(c echo.Context) error {
-	rq, err := parseReportQuery(c.QueryParams(), s.loc)
+	rq, err := parseReportQuery(c.QueryParams(), s.opt.Location)
 	if err != nil {
 		return badRequest(err)
 	}
@@ -140,7 +139,7 @@ func (s *Server) listReports(c echo.Context) error {
 		return err
 	}
 
-	q := s.db.WithContext(c.Request().Context()).Model(&model.Status{}).Where("sn = ?", d.SN)
+	q := s.opt.DB.WithContext(c.Request().Context()).Model(&model.Status{}).Where("sn = ?", d.SN)
 	if !rq.from.IsZero() {
 		q = q.Where("accepted_at >= ?", rq.from)
 	}
@@ -171,7 +170,7 @@ func newDeviceJSON(d *model.Device, cutoff time.Time) deviceJSON {
 		Online:    !d.LastSeen.Before(cutoff),
 		LastSeen:  d.LastSeen.UTC(),
 		FirstSeen: d.FirstSeen.UTC(),
-		Report: task.Report{
+		Report: model.Report{
 			SN: d.SN, Pos: d.PosNo, City: d.City, Type: d.TyID, Unum1: d.Unum1, Unum2: d.Unum2,
 			NDate: d.NDate, NTime: d.NTime, Amount: d.Amount, Count: d.Count, Line: d.Line,
 			STime: d.STime, CTime: d.CTime, Tenant: d.Tenant,
@@ -182,7 +181,7 @@ func newDeviceJSON(d *model.Device, cutoff time.Time) deviceJSON {
 func newHistoryJSON(r *model.Status) historyJSON {
 	return historyJSON{
 		Seq: r.ID, AcceptedAt: r.AcceptedAt.UTC(),
-		Report: task.Report{
+		Report: model.Report{
 			SN: r.SN, Pos: r.PosNo, City: r.City, Type: r.TyID, Unum1: r.Unum1, Unum2: r.Unum2,
 			NDate: r.NDate, NTime: r.NTime, Amount: r.Amount, Count: r.Count, Line: r.Line,
 			STime: r.STime, CTime: r.CTime, Tenant: r.Tenant,
@@ -212,10 +211,10 @@ func parseDeviceQuery(q url.Values) (dq deviceQuery, err error) {
 	if dq.tenant, dq.hasTenant, err = p.uint32Param("tenant"); err != nil {
 		return dq, err
 	}
-	if dq.city, err = p.text("city", maxCityLen); err != nil {
+	if dq.city, err = p.text("city", model.MaxCityLen); err != nil {
 		return dq, err
 	}
-	if dq.typ, err = p.text("type", maxTypeLen); err != nil {
+	if dq.typ, err = p.text("type", model.MaxTypeLen); err != nil {
 		return dq, err
 	}
 	if dq.limit, err = p.limit(); err != nil {

@@ -65,10 +65,10 @@ type firingAlert struct {
 func (s *Server) fleetPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	now := time.Now()
-	cutoff := now.UTC().Add(-s.cfg.OfflineAfter)
-	v := fleetView{Now: now.In(s.loc), OfflineAfter: s.cfg.OfflineAfter}
+	cutoff := now.UTC().Add(-s.opt.OfflineAfter)
+	v := fleetView{Now: now.In(s.opt.Location), OfflineAfter: s.opt.OfflineAfter}
 
-	err := s.db.WithContext(ctx).Model(&model.Device{}).
+	err := s.opt.DB.WithContext(ctx).Model(&model.Device{}).
 		Select("tenant, city, SUM(CASE WHEN last_seen >= ? THEN 1 ELSE 0 END) AS online, COUNT(*) AS total", cutoff).
 		Group("tenant, city").Order("tenant, city").Scan(&v.Places).Error
 	if err != nil {
@@ -83,7 +83,7 @@ func (s *Server) fleetPage(c echo.Context) error {
 	}
 
 	var devs []model.Device
-	err = s.db.WithContext(ctx).Select("sn, tenant, city, tyid, last_seen").
+	err = s.opt.DB.WithContext(ctx).Select("sn, tenant, city, tyid, last_seen").
 		Where("last_seen < ?", cutoff).Order("last_seen DESC").Limit(maxFleetRows).Find(&devs).Error
 	if err != nil {
 		return dbError("list offline devices", err)
@@ -91,7 +91,7 @@ func (s *Server) fleetPage(c echo.Context) error {
 	for _, d := range devs {
 		v.OfflineDevices = append(v.OfflineDevices, offlineDevice{
 			SN: d.SN, Tenant: d.Tenant, City: d.City, Type: d.TyID,
-			LastSeen: d.LastSeen.In(s.loc), Silent: now.Sub(d.LastSeen).Truncate(time.Second),
+			LastSeen: d.LastSeen.In(s.opt.Location), Silent: now.Sub(d.LastSeen).Truncate(time.Second),
 		})
 	}
 
@@ -110,14 +110,14 @@ func (s *Server) fleetPage(c echo.Context) error {
 // firingAlerts reads the firing alerts, newest first.
 func (s *Server) firingAlerts(ctx context.Context) ([]firingAlert, error) {
 	var rows []model.Alert
-	err := s.db.WithContext(ctx).Where("state = ?", model.AlertFiring).
+	err := s.opt.DB.WithContext(ctx).Where("state = ?", model.AlertFiring).
 		Order("starts_at DESC").Limit(maxFleetRows).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("query alerts: %w", err)
 	}
 	out := make([]firingAlert, 0, len(rows))
 	for _, a := range rows {
-		out = append(out, firingAlert{SN: a.SN, Kind: a.Kind, Tenant: a.Tenant, City: a.City, StartsAt: a.StartsAt.In(s.loc)})
+		out = append(out, firingAlert{SN: a.SN, Kind: a.Kind, Tenant: a.Tenant, City: a.City, StartsAt: a.StartsAt.In(s.opt.Location)})
 	}
 	return out, nil
 }

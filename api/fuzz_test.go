@@ -9,45 +9,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
-
-	"monitor/task"
 )
-
-// FuzzDecodeReport feeds arbitrary bodies to the report decoder: it never panics, its
-// errors are one printable line, and every report it accepts is valid and survives the
-// binary payload round trip unchanged.
-func FuzzDecodeReport(f *testing.F) {
-	f.Add([]byte(fixture))
-	f.Add([]byte(`{"sn":"A","ndate":"2024-02-29","ntime":"23:59:59"}`))
-	f.Add([]byte(`{"sn":"A","ndate":"2023-02-29","ntime":"24:00:00"}`))
-	f.Add([]byte(`{"sn":"x","ndate":"2021-08-07","ntime":"18:30:30","unum1":4294967295,"tenant":4294967296}`))
-	f.Add([]byte(`{"sn":"é","city":"\u0000","ndate":"2021-08-07","ntime":"18:30:30"}`))
-	f.Add([]byte(`[1,2]`))
-	f.Add([]byte(`{"sn":"A"} {"sn":"B"}`))
-	f.Add([]byte(`{"sn":"A","count":-1,"amount":1e3,"line":"7"}`))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := DecodeReport(body)
-		if err != nil {
-			msg := err.Error()
-			if msg == "" || strings.ContainsAny(msg, "\n\r") || !utf8.ValidString(msg) {
-				t.Fatalf("error %q is not one printable line", msg)
-			}
-			return
-		}
-		if err := ValidateReport(&r); err != nil {
-			t.Fatalf("accepted a report that does not validate: %v", err)
-		}
-		r.AcceptedAt = time.UnixMicro(1_700_000_000_123_456).UTC()
-		payload := r.Append(nil)
-		back, rest, err := task.DecodeReport(payload)
-		if err != nil || len(rest) != 0 {
-			t.Fatalf("round trip: %v, %d bytes left", err, len(rest))
-		}
-		if back != r {
-			t.Fatalf("round trip changed the report:\n%+v\n%+v", r, back)
-		}
-	})
-}
 
 // FuzzDeviceQuery feeds arbitrary query strings to the devices listing's parser: it
 // never panics, every error names a parameter, and what it accepts is within bounds.

@@ -18,7 +18,6 @@ import (
 
 	"monitor/command"
 	"monitor/model"
-	"monitor/retention"
 )
 
 // logUploadTimeout replaces the server's 30 s read timeout for a log upload, which may
@@ -34,7 +33,7 @@ func (s *Server) logUpload(c echo.Context) error {
 	req := c.Request()
 	ctx := req.Context()
 	sn := c.QueryParam("sn")
-	if err := validSN(sn); err != nil {
+	if err := model.ValidateSN(sn); err != nil {
 		return badRequest(err)
 	}
 	// The key first, so that nobody without it can spend the device's rate budget.
@@ -47,12 +46,12 @@ func (s *Server) logUpload(c echo.Context) error {
 	raw := c.QueryParam("cmdId")
 	id, err := strconv.ParseUint(raw, 10, 64)
 	if err != nil || id == 0 {
-		return errorf(http.StatusBadRequest, "cmdId: %q is not a command id", clip(raw))
+		return errorf(http.StatusBadRequest, "cmdId: %q is not a command id", model.Clip(raw))
 	}
-	if err := s.cmds.Check(ctx, sn, id); err != nil {
+	if err := s.opt.Commands.Check(ctx, sn, id); err != nil {
 		return s.commandError(err, id)
 	}
-	limit := s.cfg.LogMaxBytes
+	limit := s.opt.LogMaxBytes
 	if req.ContentLength > limit {
 		return errorf(http.StatusRequestEntityTooLarge, "body: %d bytes is over the limit of %d", req.ContentLength, limit)
 	}
@@ -64,10 +63,10 @@ func (s *Server) logUpload(c echo.Context) error {
 		}
 	}
 
-	if err := os.MkdirAll(s.cfg.LogDir, 0o750); err != nil {
+	if err := os.MkdirAll(s.opt.LogDir, 0o750); err != nil {
 		return fmt.Errorf("create log dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(s.cfg.LogDir, retention.TempPrefix+"*")
+	tmp, err := os.CreateTemp(s.opt.LogDir, model.LogTempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("create log file: %w", err)
 	}
@@ -100,12 +99,12 @@ func (s *Server) logUpload(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	final := filepath.Join(s.cfg.LogDir, name)
+	final := filepath.Join(s.opt.LogDir, name)
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return fmt.Errorf("store log file: %w", err)
 	}
 	lg := model.Log{Path: name, Size: n, SHA256: hex.EncodeToString(sum.Sum(nil))}
-	if err := s.cmds.Complete(ctx, sn, id, &lg); err != nil {
+	if err := s.opt.Commands.Complete(ctx, sn, id, &lg); err != nil {
 		if rerr := os.Remove(final); rerr != nil {
 			s.log.Warn("remove log file of a failed upload", "file", final, "err", rerr)
 		}
@@ -150,10 +149,10 @@ func (s *Server) listLogs(c echo.Context) error {
 func (s *Server) downloadLog(c echo.Context) error {
 	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
 	if err != nil || id == 0 {
-		return errorf(http.StatusBadRequest, "id: %q is not a log id", clip(c.Param("id")))
+		return errorf(http.StatusBadRequest, "id: %q is not a log id", model.Clip(c.Param("id")))
 	}
 	var lg model.Log
-	err = s.db.WithContext(c.Request().Context()).Take(&lg, id).Error
+	err = s.opt.DB.WithContext(c.Request().Context()).Take(&lg, id).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return errorf(http.StatusNotFound, "no log %d", id)
 	}
@@ -161,7 +160,7 @@ func (s *Server) downloadLog(c echo.Context) error {
 		return dbError("find log", err)
 	}
 	// Path was chosen by the server; Base keeps it inside the log directory regardless.
-	f, err := os.Open(filepath.Join(s.cfg.LogDir, filepath.Base(lg.Path)))
+	f, err := os.Open(filepath.Join(s.opt.LogDir, filepath.Base(lg.Path)))
 	if errors.Is(err, os.ErrNotExist) {
 		return errorf(http.StatusGone, "log %d: the file is gone", id)
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"monitor/model"
 	"net/url"
 	"strconv"
 
@@ -49,7 +50,7 @@ func (s *Server) idListing(c echo.Context, kind string, filters ...string) (para
 	if err != nil {
 		return p, page, nil, err
 	}
-	q := s.db.WithContext(c.Request().Context()).Order("id DESC").Limit(page.limit + 1)
+	q := s.opt.DB.WithContext(c.Request().Context()).Order("id DESC").Limit(page.limit + 1)
 	if page.before > 0 {
 		q = q.Where("id < ?", page.before)
 	}
@@ -69,7 +70,7 @@ func snFilter(p params) (string, error) {
 	if sn == "" {
 		return "", nil
 	}
-	if err := validSN(sn); err != nil {
+	if err := model.ValidateSN(sn); err != nil {
 		return "", badRequest(err)
 	}
 	return sn, nil

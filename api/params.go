@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/base64"
 	"fmt"
+	"monitor/model"
 	"net/url"
 	"strconv"
 	"strings"
@@ -34,7 +35,7 @@ func newParams(q url.Values, allowed ...string) (params, error) {
 			}
 		}
 		if !known {
-			return params{}, fmt.Errorf("unknown query parameter %q (want one of %s)", clip(name), strings.Join(allowed, ", "))
+			return params{}, fmt.Errorf("unknown query parameter %q (want one of %s)", model.Clip(name), strings.Join(allowed, ", "))
 		}
 		if len(vs) > 1 {
 			return params{}, fmt.Errorf("%s: given more than once", name)
@@ -56,7 +57,7 @@ func parseLimit(s string) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > maxLimit {
-		return 0, fmt.Errorf("limit: want a whole number from 1 to %d, got %q", maxLimit, clip(printable(s)))
+		return 0, fmt.Errorf("limit: want a whole number from 1 to %d, got %q", maxLimit, model.Clip(printable(s)))
 	}
 	return n, nil
 }
@@ -69,7 +70,7 @@ func (p params) uint32Param(name string) (n uint32, ok bool, err error) {
 	}
 	v, err := strconv.ParseUint(s, 10, 32)
 	if err != nil {
-		return 0, false, fmt.Errorf("%s: want a non-negative whole number below 2^32, got %q", name, clip(printable(s)))
+		return 0, false, fmt.Errorf("%s: want a non-negative whole number below 2^32, got %q", name, model.Clip(printable(s)))
 	}
 	return uint32(v), true, nil
 }
@@ -78,7 +79,7 @@ func (p params) uint32Param(name string) (n uint32, ok bool, err error) {
 // It is only ever bound as an SQL parameter, so any printable value is harmless.
 func (p params) text(name string, max int) (string, error) {
 	s := p.get(name)
-	if err := checkText(name, s, max); err != nil {
+	if err := model.CheckText(name, s, max); err != nil {
 		return "", err
 	}
 	return s, nil
@@ -95,7 +96,7 @@ func (p params) oneOf(name string, choices ...string) (string, error) {
 			return s, nil
 		}
 	}
-	return "", fmt.Errorf("%s: want %s, got %q", name, strings.Join(choices, " or "), clip(printable(s)))
+	return "", fmt.Errorf("%s: want %s, got %q", name, strings.Join(choices, " or "), model.Clip(printable(s)))
 }
 
 // timeParam parses an optional instant: RFC 3339, or a date YYYY-MM-DD meaning the start
@@ -115,7 +116,7 @@ func (p params) timeParam(name string, loc *time.Location, endOfDay bool) (time.
 		}
 		return t.UTC(), nil
 	}
-	return time.Time{}, fmt.Errorf("%s: want RFC 3339 (2026-11-27T08:00:00Z) or a date YYYY-MM-DD, got %q", name, clip(printable(s)))
+	return time.Time{}, fmt.Errorf("%s: want RFC 3339 (2026-11-27T08:00:00Z) or a date YYYY-MM-DD, got %q", name, model.Clip(printable(s)))
 }
 
 // Cursor kinds keep a cursor of one listing from being used on another.
@@ -154,7 +155,7 @@ func deviceCursor(cursor string) (string, error) {
 	if err != nil || sn == "" {
 		return "", err
 	}
-	if validSN(sn) != nil {
+	if model.ValidateSN(sn) != nil {
 		return "", fmt.Errorf("cursor: not a cursor returned by this listing")
 	}
 	return sn, nil
@@ -171,22 +172,6 @@ func idCursor(kind, cursor string) (uint64, error) {
 		return 0, fmt.Errorf("cursor: not a cursor returned by this listing")
 	}
 	return id, nil
-}
-
-// validSN checks a device serial number against the contract: 1-32 of A-Z a-z 0-9 _ -.
-func validSN(sn string) error {
-	if sn == "" {
-		return fmt.Errorf("sn: required")
-	}
-	if len(sn) > maxSNLen {
-		return fmt.Errorf("sn: longer than %d characters", maxSNLen)
-	}
-	for i := 0; i < len(sn); i++ {
-		if c := sn[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return fmt.Errorf("sn: only A-Z a-z 0-9 _ - are allowed")
-		}
-	}
-	return nil
 }
 
 // printable makes s safe to echo in an error message: invalid UTF-8 and control

@@ -122,7 +122,7 @@ func (s *Server) checkDeviceRate(c echo.Context, sn string) error {
 	reportsLimited.Inc()
 	secs := max(int(math.Ceil(wait.Seconds())), 1)
 	c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(secs))
-	return errorf(http.StatusTooManyRequests, "sn %s: %s, retry in %ds", sn, rateText(s.cfg.DeviceRate, s.cfg.DeviceBurst), secs)
+	return errorf(http.StatusTooManyRequests, "sn %s: %s, retry in %ds", sn, rateText(s.opt.DeviceRate, s.opt.DeviceBurst), secs)
 }
 
 func rateText(perSecond float64, burst int) string {

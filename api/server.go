@@ -3,6 +3,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/hibiken/asynqmon"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,60 +22,110 @@ import (
 	"gorm.io/gorm"
 
 	"monitor/command"
-	"monitor/config"
 	"monitor/fleet"
+	"monitor/model"
 )
 
 // Server is the HTTP side of monitor.
 type Server struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	queue *asynq.Client
-	rdb   redis.UniversalClient
-	db    *gorm.DB
-	echo  *echo.Echo
-	mon   *asynqmon.HTTPHandler
-	monRO *asynqmon.HTTPHandler
+	opt  Options
+	log  *slog.Logger
+	echo *echo.Echo
 
-	deviceKeys deviceKeys     // nil when MONITOR_DEVICE_AUTH=off
+	deviceKeys deviceKeys     // nil when device auth is off
 	limiter    *deviceLimiter // per-device rate limit of the terminal routes
-	loc        *time.Location // where a date-only query parameter starts its day
-	// fleet records last-seen times and finds open commands; cmds completes them.
-	fleet *fleet.Fleet
-	cmds  *command.Store
 }
 
-// New returns a Server that enqueues reports with queue, reads from db and rdb, and
-// shows asynqmon over the Redis of redisOpt.
-func New(cfg *config.Config, log *slog.Logger, queue *asynq.Client, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, db *gorm.DB) *Server {
-	s := &Server{cfg: cfg, log: log, queue: queue, rdb: rdb, db: db, echo: echo.New()}
-	s.fleet = fleet.New(rdb, cfg.OfflineAfter)
-	s.cmds = command.New(db, s.fleet, cfg.CommandTTL, log)
-	s.mon = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt})
-	if cfg.ReadOnlyToken != "" {
-		s.monRO = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt, ReadOnly: true})
+// Options are what the API serves from. The composition root builds the clients and
+// services once and hands the API the ones it uses.
+type Options struct {
+	// Logger receives request errors; nil discards them.
+	Logger *slog.Logger
+	// Enqueuer enqueues each accepted report; required. IngestGroups is the number of
+	// aggregation groups reports are sharded over (default 16).
+	Enqueuer     *asynq.Client
+	IngestGroups int
+	// Fleet records last-seen times and finds open commands; Commands completes them.
+	Fleet    *fleet.Fleet
+	Commands *command.Store
+	// DB is the database the operator routes read; Redis is pinged by /readyz.
+	DB    *gorm.DB
+	Redis redis.UniversalClient
+	// Monitoring serves asynqmon under /monitoring/; MonitoringReadOnly, when set, is
+	// the read-only asynqmon that the read-only token gets. The caller closes both.
+	Monitoring, MonitoringReadOnly http.Handler
+
+	// OperatorToken is required; ReadOnlyToken is optional.
+	OperatorToken, ReadOnlyToken string
+	// DeviceKeys are the tenants' device keys; nil turns device auth off.
+	DeviceKeys model.TenantKeys
+	// DeviceRate and DeviceBurst limit each device on the terminal routes; defaults 1 and 10.
+	DeviceRate  float64
+	DeviceBurst int
+	// MaxBodyBytes limits a status report (default 64 KiB); LogMaxBytes an uploaded log
+	// file (default 32 MiB). LogDir is where uploaded logs are stored; required.
+	MaxBodyBytes int64
+	LogMaxBytes  int64
+	LogDir       string
+	// OfflineAfter is the silence after which the operator views call a device offline
+	// (default 30m); Location is where a date-only query parameter starts its day (default UTC).
+	OfflineAfter time.Duration
+	Location     *time.Location
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	var err error
-	if s.deviceKeys, err = newDeviceKeys(cfg); err != nil {
-		log.Error("device auth refuses every terminal", "err", err)
+	o.IngestGroups = cmp.Or(o.IngestGroups, 16)
+	o.DeviceRate = cmp.Or(o.DeviceRate, 1)
+	o.DeviceBurst = cmp.Or(o.DeviceBurst, 10)
+	o.MaxBodyBytes = cmp.Or(o.MaxBodyBytes, 64<<10)
+	o.LogMaxBytes = cmp.Or(o.LogMaxBytes, 32<<20)
+	o.OfflineAfter = cmp.Or(o.OfflineAfter, 30*time.Minute)
+	if o.Location == nil {
+		o.Location = time.UTC
 	}
-	s.limiter = newDeviceLimiter(cfg.DeviceRate, cfg.DeviceBurst)
-	if s.loc, err = time.LoadLocation(cfg.Timezone); err != nil {
-		log.Warn("unknown time zone, dates in queries are UTC", "timezone", cfg.Timezone, "err", err)
-		s.loc = time.UTC
+	switch {
+	case o.Enqueuer == nil || o.Fleet == nil || o.Commands == nil || o.DB == nil || o.Redis == nil || o.Monitoring == nil:
+		return o, errors.New("api: the enqueuer, fleet, commands, database, Redis and monitoring are all required")
+	case o.OperatorToken == "":
+		return o, errors.New("api: no operator token")
+	case o.LogDir == "":
+		return o, errors.New("api: no log directory")
+	case o.DeviceKeys != nil && len(o.DeviceKeys) == 0:
+		return o, errors.New("api: device auth is on but no tenant has a key")
+	case o.DeviceRate <= 0 || o.DeviceBurst < 1:
+		return o, fmt.Errorf("api: device rate %v and burst %d must be positive", o.DeviceRate, o.DeviceBurst)
+	case o.MaxBodyBytes < 1 || o.LogMaxBytes < 1:
+		return o, errors.New("api: body limits must be positive")
+	case o.IngestGroups < 1:
+		return o, fmt.Errorf("api: %d ingest groups", o.IngestGroups)
 	}
+	return o, nil
+}
+
+// New returns a Server over the clients and services of opt.
+func New(o Options) (*Server, error) {
+	opt, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opt: opt, log: opt.Logger, echo: echo.New()}
+	s.deviceKeys = newDeviceKeys(opt.DeviceKeys)
+	s.limiter = newDeviceLimiter(opt.DeviceRate, opt.DeviceBurst)
 	s.routes()
-	return s
+	return s, nil
 }
 
 // Handler returns the server's http.Handler.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// HTTPServer returns an http.Server for the handler with timeouts that keep slow clients
-// from holding connections.
-func (s *Server) HTTPServer() *http.Server {
+// HTTPServer returns an http.Server for the handler on addr, with timeouts that keep
+// slow clients from holding connections.
+func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
-		Addr:              s.cfg.HTTPAddr,
+		Addr:              addr,
 		Handler:           s.echo,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -84,18 +134,6 @@ func (s *Server) HTTPServer() *http.Server {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-}
-
-// Close releases asynqmon's Redis connections.
-func (s *Server) Close() error {
-	err := s.mon.Close()
-	if s.monRO != nil {
-		err = errors.Join(err, s.monRO.Close())
-	}
-	if err != nil {
-		return fmt.Errorf("close asynqmon: %w", err)
-	}
-	return nil
 }
 
 func (s *Server) routes() {
@@ -111,10 +149,13 @@ func (s *Server) routes() {
 			return err
 		},
 	}))
-	// Every route gets a body limit; the log upload enforces its own, larger one.
+	// Every route gets a body limit. The two terminal routes enforce their own,
+	// configurable ones (MONITOR_MAX_BODY_BYTES, MONITOR_LOG_MAX_BYTES), which may be larger.
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
-		Limit:   "1M",
-		Skipper: func(c echo.Context) bool { return c.Path() == "/open/logUpload" },
+		Limit: "1M",
+		Skipper: func(c echo.Context) bool {
+			return c.Path() == "/open/logUpload" || c.Path() == "/open/statusUpload"
+		},
 	}))
 
 	e.POST("/open/statusUpload", s.statusUpload)
@@ -135,9 +176,9 @@ func (s *Server) routes() {
 
 // monitoring serves asynqmon, read-only for the read-only token.
 func (s *Server) monitoring(c echo.Context) error {
-	h := s.mon
-	if c.Get(ctxRole) == roleReadOnly && s.monRO != nil {
-		h = s.monRO
+	h := s.opt.Monitoring
+	if c.Get(ctxRole) == roleReadOnly && s.opt.MonitoringReadOnly != nil {
+		h = s.opt.MonitoringReadOnly
 	}
 	h.ServeHTTP(c.Response(), c.Request())
 	return nil
@@ -153,10 +194,10 @@ const (
 // the password of HTTP Basic so a browser can log in to asynqmon. Tokens are compared as
 // SHA-256 digests in constant time, which hides their length too.
 func (s *Server) operatorAuth(allowBasic bool) echo.MiddlewareFunc {
-	admin := sha256.Sum256([]byte(s.cfg.OperatorToken))
+	admin := sha256.Sum256([]byte(s.opt.OperatorToken))
 	var ro [32]byte
-	if s.cfg.ReadOnlyToken != "" {
-		ro = sha256.Sum256([]byte(s.cfg.ReadOnlyToken))
+	if s.opt.ReadOnlyToken != "" {
+		ro = sha256.Sum256([]byte(s.opt.ReadOnlyToken))
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -168,13 +209,13 @@ func (s *Server) operatorAuth(allowBasic bool) echo.MiddlewareFunc {
 			} else if _, pass, ok := c.Request().BasicAuth(); ok && allowBasic {
 				secret = pass
 			}
-			if secret != "" && s.cfg.OperatorToken != "" {
+			if secret != "" && s.opt.OperatorToken != "" {
 				got := sha256.Sum256([]byte(secret))
 				if subtle.ConstantTimeCompare(got[:], admin[:]) == 1 {
 					c.Set(ctxRole, roleAdmin)
 					return next(c)
 				}
-				if s.cfg.ReadOnlyToken != "" && subtle.ConstantTimeCompare(got[:], ro[:]) == 1 {
+				if s.opt.ReadOnlyToken != "" && subtle.ConstantTimeCompare(got[:], ro[:]) == 1 {
 					if !readOnlyAllowed(c.Request()) {
 						return errorf(http.StatusForbidden, "the read-only token cannot change anything")
 					}
@@ -210,12 +251,12 @@ func (s *Server) readyz(c echo.Context) error {
 	defer cancel()
 	checks := map[string]string{"redis": "ok", "database": "ok"}
 	ready := true
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
+	if err := s.opt.Redis.Ping(ctx).Err(); err != nil {
 		checks["redis"] = "unreachable"
 		ready = false
 		s.log.Warn("readiness: redis", "err", err)
 	}
-	sqlDB, err := s.db.DB()
+	sqlDB, err := s.opt.DB.DB()
 	if err == nil {
 		err = sqlDB.PingContext(ctx)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"monitor/model"
 	"monitor/task"
 )
 
@@ -68,7 +69,7 @@ func (s *Server) acceptReport(c echo.Context) error {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != echo.MIMEApplicationJSON {
 			// 400, not 415: the contract gives terminals 400 for every malformed request.
-			return errorf(http.StatusBadRequest, "Content-Type: want application/json, got %q", clip(ct))
+			return errorf(http.StatusBadRequest, "Content-Type: want application/json, got %q", model.Clip(ct))
 		}
 	}
 	buf := bodyPool.Get().(*bytes.Buffer)
@@ -79,10 +80,10 @@ func (s *Server) acceptReport(c echo.Context) error {
 		}
 	}()
 	buf.Reset()
-	if err := readBody(buf, req, s.cfg.MaxBodyBytes); err != nil {
+	if err := readBody(buf, req, s.opt.MaxBodyBytes); err != nil {
 		return err
 	}
-	r, err := DecodeReport(buf.Bytes())
+	r, err := model.ParseReport(buf.Bytes())
 	if err != nil {
 		return &Error{Status: http.StatusBadRequest, Msg: err.Error()}
 	}
@@ -95,7 +96,7 @@ func (s *Server) acceptReport(c echo.Context) error {
 	r.AcceptedAt = time.Now().UTC().Truncate(time.Microsecond)
 
 	start := time.Now()
-	if _, err := s.queue.EnqueueContext(req.Context(), task.NewStatusReportTask(&r, s.cfg.IngestGroups)); err != nil {
+	if _, err := s.opt.Enqueuer.EnqueueContext(req.Context(), task.NewStatusReportTask(&r, s.opt.IngestGroups)); err != nil {
 		return &Error{Status: http.StatusServiceUnavailable, Msg: "queue unavailable, nothing was accepted: retry later", Err: err}
 	}
 	enqueueSeconds.Observe(time.Since(start).Seconds())
@@ -125,10 +126,10 @@ func readBody(buf *bytes.Buffer, req *http.Request, limit int64) error {
 // reply records the accepted report's last-seen time and finds the device's open
 // command, in one Redis round trip. The report is already enqueued, so a failure here
 // still answers 200 (without a command): the next report records the device again.
-func (s *Server) reply(ctx context.Context, r *task.Report) statusReply {
+func (s *Server) reply(ctx context.Context, r *model.Report) statusReply {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	id, err := s.fleet.Accept(ctx, r.SN, r.AcceptedAt)
+	id, err := s.opt.Fleet.Accept(ctx, r.SN, r.AcceptedAt)
 	if err != nil {
 		lastSeenFailed.Inc()
 		s.log.Warn("report enqueued but last seen not recorded", "sn", r.SN, "err", err)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -271,5 +272,15 @@ func TestMonitoringNeedsOperatorToken(t *testing.T) {
 				t.Fatalf("not asynqmon's page: %.200s", body)
 			}
 		})
+	}
+}
+
+func TestOKReplyIsTheEncodedReply(t *testing.T) {
+	want, err := json.Marshal(statusReply{Msg: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(okReply) != string(want) {
+		t.Fatalf("okReply = %s, want %s", okReply, want)
 	}
 }

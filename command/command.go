@@ -4,6 +4,7 @@
 package command
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +17,6 @@ import (
 	"github.com/hibiken/asynq"
 	"gorm.io/gorm"
 
-	"monitor/config"
 	"monitor/fleet"
 	"monitor/model"
 )
@@ -39,18 +39,41 @@ type Store struct {
 	fleet *fleet.Fleet
 	ttl   time.Duration
 	log   *slog.Logger
-	// Now is the clock; tests move it.
+	clock func() time.Time
+}
+
+// Options configures a Store.
+type Options struct {
+	// TTL is how long a command stays open before it expires; default 24h, at least 1m.
+	TTL time.Duration
+	// Logger receives warnings; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests move it.
 	Now func() time.Time
 }
 
-// New returns a Store over db and fl; commands expire ttl after creation.
-func New(db *gorm.DB, fl *fleet.Fleet, ttl time.Duration, log *slog.Logger) *Store {
-	return &Store{db: db, fleet: fl, ttl: ttl, log: log, Now: time.Now}
+// New returns a Store of the commands in db whose open ones the replies to reports
+// carry through fl.
+func New(db *gorm.DB, fl *fleet.Fleet, opt Options) (*Store, error) {
+	opt.TTL = cmp.Or(opt.TTL, 24*time.Hour)
+	if opt.TTL < time.Minute {
+		return nil, fmt.Errorf("command: ttl %v is below 1m", opt.TTL)
+	}
+	if db == nil || fl == nil {
+		return nil, errors.New("command: no database or fleet")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Store{db: db, fleet: fl, ttl: opt.TTL, log: opt.Logger, clock: opt.Now}, nil
 }
 
 func openKey(sn, typ string) string { return sn + ":" + typ }
 
-func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+func (s *Store) now() time.Time { return s.clock().UTC().Truncate(time.Microsecond) }
 
 // Create opens a command of type typ for sn, or returns the device's open one of that
 // type with created false. The reply to the device's next report carries it.
@@ -143,8 +166,9 @@ func (s *Store) recordDeliveries(ctx context.Context) error {
 		return err
 	}
 	ids := slices.Sorted(maps.Keys(ds))
+	now := s.now()
 	for i, part := range slices.Collect(slices.Chunk(ids, rowsPerStatement)) {
-		q, args := deliveriesUpdate(part, ds)
+		q, args := deliveriesUpdate(part, ds, now)
 		if err := s.db.WithContext(ctx).Exec(q, args...).Error; err != nil {
 			rest := make(map[uint64]Delivery, len(ids))
 			for _, id := range ids[i*rowsPerStatement:] {
@@ -163,8 +187,9 @@ func (s *Store) recordDeliveries(ctx context.Context) error {
 type Delivery = fleet.Delivery
 
 // deliveriesUpdate builds one UPDATE adding the delivery counts of ids and moving
-// pending commands to delivered, portable between MySQL and SQLite.
-func deliveriesUpdate(ids []uint64, ds map[uint64]Delivery) (string, []any) {
+// pending commands to delivered, portable between MySQL and SQLite. A delivery with no
+// recorded first time counts as delivered now.
+func deliveriesUpdate(ids []uint64, ds map[uint64]Delivery, now time.Time) (string, []any) {
 	var counts, firsts, in strings.Builder
 	args := make([]any, 0, 5*len(ids))
 	var firstArgs, inArgs []any
@@ -174,7 +199,7 @@ func deliveriesUpdate(ids []uint64, ds map[uint64]Delivery) (string, []any) {
 		args = append(args, id, d.Count)
 		first := d.First
 		if first.IsZero() {
-			first = time.Now().UTC().Truncate(time.Microsecond)
+			first = now
 		}
 		firsts.WriteString(" WHEN ? THEN ?")
 		firstArgs = append(firstArgs, id, first)
@@ -241,7 +266,7 @@ func (s *Store) reconcile(ctx context.Context) error {
 
 // Pull opens an upload_logs command for every device sel chooses that has none open,
 // and returns how many it opened.
-func (s *Store) Pull(ctx context.Context, sel config.Selector) (int64, error) {
+func (s *Store) Pull(ctx context.Context, sel model.Selector) (int64, error) {
 	now := s.now()
 	var opened int64
 	after := ""
@@ -316,7 +341,7 @@ func (s *Store) HandleSync(ctx context.Context, _ *asynq.Task) error { return s.
 
 // HandlePull is the asynq handler of task.TypeLogPull; the payload is the device selector.
 func (s *Store) HandlePull(ctx context.Context, t *asynq.Task) error {
-	sel, err := config.ParseSelector(string(t.Payload()))
+	sel, err := model.ParseSelector(string(t.Payload()))
 	if err != nil {
 		return fmt.Errorf("log pull selector: %v: %w", err, asynq.SkipRetry)
 	}

@@ -11,7 +11,6 @@ import (
 	"gorm.io/gorm"
 
 	"monitor/command"
-	"monitor/config"
 	"monitor/fleet"
 	"monitor/internal/testenv"
 	"monitor/model"
@@ -203,7 +202,7 @@ func TestPullReachesOnlySelectedDevices(t *testing.T) {
 			e.device(t, "B", 1, "0371", "X1", 5)
 			e.device(t, "C", 1, "0371", "B503", 6)
 			e.device(t, "D", 2, "0999", "B503", 5)
-			sel, err := config.ParseSelector(tc.selector)
+			sel, err := model.ParseSelector(tc.selector)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"monitor/model"
+	"monitor/scheduler"
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,8 +95,109 @@ type Config struct {
 	MetricsAddr string `yaml:"metrics_addr"`
 }
 
+// MaxBodyBytesLimit is the largest MONITOR_MAX_BODY_BYTES accepted.
+const MaxBodyBytesLimit = 16 << 20
+
 // EnvPrefix starts the name of every environment override.
 const EnvPrefix = "MONITOR_"
+
+// testSwitches are the MONITOR_ variables the tests and benchmarks read; a monitor process
+// ignores them without a warning.
+var testSwitches = []string{
+	"MONITOR_TEST_REAL", "MONITOR_TEST_REDIS_ADDR", "MONITOR_TEST_MYSQL_DSN", "MONITOR_TEST_DOCKER",
+	"MONITOR_SCREENSHOT_DIR", "MONITOR_BENCH_EMBEDDED",
+}
+
+// notBuilt are the variables the contract names for work this version has not built
+// yet. Those that say where data lives are refused, so a deployment is never silently
+// pointed at the wrong Redis; the others are ignored with a warning.
+var notBuilt = map[string]bool{
+	"MONITOR_REDIS_CLUSTER":        true,
+	"MONITOR_REDIS_SENTINELS":      true,
+	"MONITOR_REDIS_MASTER":         true,
+	"MONITOR_INGEST_QUEUES":        false,
+	"MONITOR_ALERT_WEBHOOK_SECRET": false,
+	"MONITOR_ALERT_REPEAT_EVERY":   false,
+	"MONITOR_FORGET_AFTER":         false,
+	"MONITOR_PROMETHEUS_URL":       false,
+	"MONITOR_OTLP_ENDPOINT":        false,
+	"MONITOR_LOG_FORMAT":           false,
+}
+
+// EnvWarnings returns one warning for every MONITOR_ variable in environ that this
+// version does not read: a typo such as MONITOR_REDIS_ADR would otherwise leave
+// monitor quietly on its defaults. The test switches are known and never warned about.
+func EnvWarnings(environ []string) []string {
+	known := make(map[string]bool)
+	for _, name := range envNames() {
+		known[name] = true
+	}
+	for _, name := range testSwitches {
+		known[name] = true
+	}
+	var warnings []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case !strings.HasPrefix(name, EnvPrefix) || known[name]:
+		case notBuilt[name]:
+			// Load refuses it.
+		default:
+			if _, planned := notBuilt[name]; planned {
+				warnings = append(warnings, name+" is in the contract but not built in this version; it is ignored")
+				continue
+			}
+			warnings = append(warnings, name+" is not a monitor setting and is ignored"+suggest(name))
+		}
+	}
+	slices.Sort(warnings)
+	return warnings
+}
+
+// suggest names the known variable closest to a misspelt one, if any is close.
+func suggest(name string) string {
+	best, bestDist := "", 4
+	for _, known := range envNames() {
+		if d := editDistance(name, known); d < bestDist {
+			best, bestDist = known, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return " (did you mean " + best + "?)"
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// envNames returns the environment name of every field of Config.
+func envNames() []string {
+	rt := reflect.TypeFor[Config]()
+	names := make([]string, 0, rt.NumField())
+	for i := range rt.NumField() {
+		names = append(names, EnvPrefix+strings.ToUpper(rt.Field(i).Tag.Get("yaml")))
+	}
+	return names
+}
 
 // Load reads path (or DefaultFile when path is empty and that file exists), applies the
 // MONITOR_… variables from environ, fills defaults and validates the result.
@@ -112,6 +216,11 @@ func Load(path string, environ []string) (*Config, error) {
 		}
 	case explicit || !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("config file: %w", err)
+	}
+	for _, kv := range environ {
+		if name, _, _ := strings.Cut(kv, "="); notBuilt[name] {
+			return nil, &KeyError{Key: name, Msg: "is not supported by this version yet: set MONITOR_REDIS_ADDR to one Redis server"}
+		}
 	}
 	if err := c.applyEnv(environ); err != nil {
 		return nil, err
@@ -203,7 +312,7 @@ func (c *Config) Validate() error {
 	switch c.DeviceAuth {
 	case "off":
 	case "tenant-key":
-		keys, err := ParseDeviceKeys(c.DeviceKeys)
+		keys, err := model.ParseTenantKeys(c.DeviceKeys)
 		if err != nil {
 			return bad("device_keys", "%v", err)
 		}
@@ -219,8 +328,8 @@ func (c *Config) Validate() error {
 	if c.DeviceBurst < 1 {
 		return bad("device_burst", "%d must be at least 1", c.DeviceBurst)
 	}
-	if c.MaxBodyBytes < 1024 {
-		return bad("max_body_bytes", "%d is below 1024", c.MaxBodyBytes)
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > MaxBodyBytesLimit {
+		return bad("max_body_bytes", "%d is not between 1024 and %d (a report is a few hundred bytes)", c.MaxBodyBytes, MaxBodyBytesLimit)
 	}
 	if c.LogMaxBytes < 1 {
 		return bad("log_max_bytes", "%d must be positive", c.LogMaxBytes)
@@ -263,11 +372,11 @@ func (c *Config) Validate() error {
 		if k.key == "log_pull_every" && k.spec == "" {
 			continue
 		}
-		if _, err := ParseSchedule(k.spec); err != nil {
+		if _, err := scheduler.ParseSchedule(k.spec); err != nil {
 			return bad(k.key, "%v", err)
 		}
 	}
-	if _, err := ParseSelector(c.LogPullSelect); err != nil {
+	if _, err := model.ParseSelector(c.LogPullSelect); err != nil {
 		return bad("log_pull_select", "%v", err)
 	}
 	if c.UnsentThreshold < 0 {
@@ -306,38 +415,6 @@ func (c *Config) Validate() error {
 		return bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	return nil
-}
-
-// ParseDeviceKeys parses "tenant:key" pairs separated by commas into a map from tenant to key.
-func ParseDeviceKeys(s string) (map[uint32]string, error) {
-	keys := make(map[uint32]string)
-	for pair := range strings.SplitSeq(s, ",") {
-		pair = strings.TrimSpace(pair)
-		if pair == "" {
-			continue
-		}
-		t, k, ok := strings.Cut(pair, ":")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("%q is not tenant:key", redactPair(pair))
-		}
-		tenant, err := strconv.ParseUint(strings.TrimSpace(t), 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("tenant %q is not a non-negative 32-bit number", t)
-		}
-		if _, dup := keys[uint32(tenant)]; dup {
-			return nil, fmt.Errorf("tenant %d has two keys", tenant)
-		}
-		keys[uint32(tenant)] = k
-	}
-	return keys, nil
-}
-
-// redactPair keeps a device key out of error messages.
-func redactPair(pair string) string {
-	if t, _, ok := strings.Cut(pair, ":"); ok {
-		return t + ":***"
-	}
-	return "***"
 }
 
 // redactDSN keeps a database password out of error messages.

@@ -37,13 +37,36 @@ type Job struct {
 	logDir string
 	keep   Days
 	log    *slog.Logger
-	// Now is the clock; tests move it.
+	now    func() time.Time
+}
+
+// Options configures the retention job.
+type Options struct {
+	// LogDir holds the uploaded log files; required.
+	LogDir string
+	// Keep says how many days each kind of record is kept; every field at least 1.
+	Keep Days
+	// Logger receives what each run deleted; nil discards it.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests move it.
 	Now func() time.Time
 }
 
-// New returns the retention job over db and the log directory logDir.
-func New(db *gorm.DB, logDir string, keep Days, log *slog.Logger) *Job {
-	return &Job{db: db, logDir: logDir, keep: keep, log: log, Now: time.Now}
+// New returns the retention job over db.
+func New(db *gorm.DB, opt Options) (*Job, error) {
+	if opt.LogDir == "" {
+		return nil, errors.New("retention: no log directory")
+	}
+	if min(opt.Keep.Status, opt.Keep.Alerts, opt.Keep.Commands, opt.Keep.Logs) < 1 {
+		return nil, fmt.Errorf("retention: every kind of record must be kept at least a day, got %+v", opt.Keep)
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Job{db: db, logDir: opt.LogDir, keep: opt.Keep, log: opt.Logger, now: opt.Now}, nil
 }
 
 // Deleted counts what one run removed.
@@ -64,7 +87,7 @@ func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
 // Run deletes everything older than its retention once.
 func (j *Job) Run(ctx context.Context) (Deleted, error) {
 	var d Deleted
-	now := j.Now().UTC()
+	now := j.now().UTC()
 	var err error
 	if d.Status, err = j.chunked(ctx, "tb_status", "accepted_at < ?", now.Add(-days(j.keep.Status))); err != nil {
 		return d, err
@@ -136,9 +159,6 @@ func (j *Job) logs(ctx context.Context, cutoff time.Time) (int64, error) {
 	}
 }
 
-// TempPrefix starts the name of a log upload still being written.
-const TempPrefix = ".upload-"
-
 // tempFiles removes uploads abandoned mid-way by a crash, older than cutoff.
 func (j *Job) tempFiles(cutoff time.Time) (int64, error) {
 	entries, err := os.ReadDir(j.logDir)
@@ -150,7 +170,7 @@ func (j *Job) tempFiles(cutoff time.Time) (int64, error) {
 	}
 	var n int64
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), TempPrefix) {
+		if !strings.HasPrefix(e.Name(), model.LogTempPrefix) {
 			continue
 		}
 		info, err := e.Info()

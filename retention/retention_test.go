@@ -33,8 +33,11 @@ func TestRetentionDeletesOnlyWhatIsOld(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 6, 1, 3, 17, 0, 0, time.UTC)
 	day := 24 * time.Hour
-	job := retention.New(db, dir, retention.Days{Status: 90, Alerts: 30, Commands: 30, Logs: 7}, testenv.Logger(t))
-	job.Now = func() time.Time { return now }
+	job, err := retention.New(db, retention.Options{LogDir: dir, Keep: retention.Days{Status: 90, Alerts: 30, Commands: 30, Logs: 7},
+		Logger: testenv.Logger(t), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// 12,000 old reports (more than two chunks) and a few recent ones.
 	var rows []model.Status
@@ -75,14 +78,14 @@ func TestRetentionDeletesOnlyWhatIsOld(t *testing.T) {
 	if err := db.Create(&logs).Error; err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"old.log", "new.log", retention.TempPrefix + "crashed", retention.TempPrefix + "inflight"} {
+	for _, name := range []string{"old.log", "new.log", model.LogTempPrefix + "crashed", model.LogTempPrefix + "inflight"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("log"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The crashed upload is two days old; the one in flight was just started.
 	for name, mtime := range map[string]time.Time{"crashed": now.Add(-48 * time.Hour), "inflight": now.Add(-time.Minute)} {
-		if err := os.Chtimes(filepath.Join(dir, retention.TempPrefix+name), mtime, mtime); err != nil {
+		if err := os.Chtimes(filepath.Join(dir, model.LogTempPrefix+name), mtime, mtime); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -112,7 +115,7 @@ func TestRetentionDeletesOnlyWhatIsOld(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if !slices.Equal(names, []string{retention.TempPrefix + "inflight", "new.log"}) {
+	if !slices.Equal(names, []string{model.LogTempPrefix + "inflight", "new.log"}) {
 		t.Fatalf("log dir keeps %v", names)
 	}
 	if ids := count(t, db, &model.Log{}, ""); len(ids) != 1 || ids[0] != logs[1].ID {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"monitor/config"
 	"monitor/internal/asynqlog"
 	"monitor/task"
 )
@@ -18,79 +17,90 @@ import (
 // Job is one periodic job: a task type enqueued on the periodic queue on a schedule.
 type Job struct {
 	Type     string
-	Schedule config.Schedule
+	Schedule Schedule
 	Payload  []byte
-	// Timeout bounds one run.
+	// Timeout bounds one run; zero means the schedule's interval, at least a minute.
 	Timeout time.Duration
 }
 
-// Jobs returns the periodic jobs cfg asks for: the offline sweep, the command sync, the
-// retention and, when MONITOR_LOG_PULL_EVERY is set, the log pull.
-func Jobs(cfg *config.Config) ([]Job, error) {
-	var jobs []Job
-	add := func(key, spec, typ string, payload []byte, timeout time.Duration) error {
-		s, err := config.ParseSchedule(spec)
-		if err != nil {
-			return &config.KeyError{Key: key, Msg: err.Error()}
-		}
-		if timeout == 0 {
-			timeout = max(s.Interval(time.Now()), time.Minute)
-		}
-		jobs = append(jobs, Job{Type: typ, Schedule: s, Payload: payload, Timeout: timeout})
-		return nil
-	}
-	err := errors.Join(
-		add("MONITOR_SWEEP_EVERY", cfg.SweepEvery, task.TypeSweep, nil, 0),
-		add("MONITOR_COMMAND_SYNC_EVERY", cfg.CommandSyncEvery, task.TypeCommandSync, nil, 0),
-		add("MONITOR_RETENTION_EVERY", cfg.RetentionEvery, task.TypeRetention, nil, 12*time.Hour),
-	)
-	if err == nil && cfg.LogPullEvery != "" {
-		err = add("MONITOR_LOG_PULL_EVERY", cfg.LogPullEvery, task.TypeLogPull, []byte(cfg.LogPullSelect), 0)
-	}
-	return jobs, err
+// Options configures New.
+type Options struct {
+	// Jobs are the periodic jobs to register; at least one.
+	Jobs []Job
+	// Location is where cron specs are read; nil means UTC.
+	Location *time.Location
+	// Logger receives the scheduler's warnings and errors; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock that picks each firing's tick; nil means time.Now.
+	Now func() time.Time
 }
 
-// New returns an asynq Scheduler with monitor's periodic jobs registered. Several
-// replicas may run: each enqueue carries the TaskID job:tick, where tick is the period
-// bucket the firing falls in (Schedule.Tick), so a second replica firing in the same
-// bucket gets asynq.ErrTaskIDConflict and the tick runs once. Each task is retained as
-// long as one period after it completes, so a replica firing late in the bucket still
-// conflicts; the next bucket has a new id, so retention never blocks a later tick.
-func New(opt asynq.RedisConnOpt, cfg *config.Config, log *slog.Logger) (*asynq.Scheduler, error) {
-	loc, err := time.LoadLocation(cfg.Timezone)
-	if err != nil {
-		return nil, fmt.Errorf("MONITOR_TIMEZONE: %w", err)
+func (o *Options) withDefaults() (Options, error) {
+	opt := *o
+	if len(opt.Jobs) == 0 {
+		return opt, errors.New("scheduler: no jobs")
 	}
-	jobs, err := Jobs(cfg)
+	if opt.Location == nil {
+		opt.Location = time.UTC
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	seen := make(map[string]bool, len(opt.Jobs))
+	for _, j := range opt.Jobs {
+		if j.Type == "" || j.Schedule.Spec == "" {
+			return opt, fmt.Errorf("scheduler: job %q has no type or schedule", j.Type)
+		}
+		if seen[j.Type] {
+			return opt, fmt.Errorf("scheduler: job %s is registered twice", j.Type)
+		}
+		seen[j.Type] = true
+	}
+	return opt, nil
+}
+
+// New returns an asynq Scheduler with the jobs of opt registered. Several replicas may
+// run: each enqueue carries the TaskID job:tick, where tick is the period bucket the
+// firing falls in (Schedule.Tick), so a second replica firing in the same bucket gets
+// asynq.ErrTaskIDConflict and the tick runs once. Each task is retained as long as one
+// period after it completes, so a replica firing late in the bucket still conflicts; the
+// next bucket has a new id, so retention never blocks a later tick.
+func New(redis asynq.RedisConnOpt, o Options) (*asynq.Scheduler, error) {
+	opt, err := o.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	return newScheduler(opt, loc, jobs, log, time.Now)
-}
-
-func newScheduler(opt asynq.RedisConnOpt, loc *time.Location, jobs []Job, log *slog.Logger, now func() time.Time) (*asynq.Scheduler, error) {
-	byType := make(map[string]Job, len(jobs))
-	for _, j := range jobs {
+	// Each job has its own lock, held from PreEnqueueFunc to PostEnqueueFunc, which
+	// asynq calls around every Enqueue in the firing's goroutine: a firing writes its
+	// TaskID into the job's options slice, which asynq shares between the job's firings,
+	// so two firings of one job must not overlap. Firings of other jobs never wait: a
+	// hung enqueue (bounded by the Redis client's timeouts) stalls only its own job.
+	locks := make(map[string]*sync.Mutex, len(opt.Jobs))
+	byType := make(map[string]Job, len(opt.Jobs))
+	for _, j := range opt.Jobs {
 		byType[j.Type] = j
+		locks[j.Type] = new(sync.Mutex)
 	}
-	// enqueuing is held from PreEnqueueFunc to PostEnqueueFunc, which asynq calls around
-	// every Enqueue in the firing's goroutine: each firing of a job writes the shared
-	// options slice, and two firings must not overlap in writing and reading it.
-	var enqueuing sync.Mutex
-	s := asynq.NewScheduler(opt, &asynq.SchedulerOpts{
-		Location: loc,
+	log := opt.Logger
+	s := asynq.NewScheduler(redis, &asynq.SchedulerOpts{
+		Location: opt.Location,
 		Logger:   asynqlog.New(log),
 		LogLevel: asynq.WarnLevel,
 		// opts shares its backing array with the options given to Register, whose first
 		// element is the TaskID placeholder: overwriting it sets this firing's id.
 		PreEnqueueFunc: func(t *asynq.Task, opts []asynq.Option) {
-			enqueuing.Lock()
-			if j, ok := byType[t.Type()]; ok && len(opts) > 0 {
-				opts[0] = asynq.TaskID(TaskID(j, now()))
-			}
+			locks[t.Type()].Lock()
+			opts[0] = asynq.TaskID(TaskID(byType[t.Type()], opt.Now()))
 		},
+		// asynq calls PostEnqueueFunc, then on an error EnqueueErrorHandler: the first knows
+		// the job from info only on success, the second from its task.
 		PostEnqueueFunc: func(info *asynq.TaskInfo, err error) {
-			defer enqueuing.Unlock()
+			if err == nil {
+				locks[info.Type].Unlock()
+			}
 			switch {
 			case errors.Is(err, asynq.ErrTaskIDConflict):
 				log.Debug("periodic job already enqueued for this tick by another scheduler", "err", err)
@@ -100,14 +110,21 @@ func newScheduler(opt asynq.RedisConnOpt, loc *time.Location, jobs []Job, log *s
 				log.Debug("enqueued periodic job", "type", info.Type, "id", info.ID)
 			}
 		},
+		EnqueueErrorHandler: func(t *asynq.Task, _ []asynq.Option, _ error) {
+			locks[t.Type()].Unlock()
+		},
 	})
-	for _, j := range jobs {
+	for _, j := range opt.Jobs {
+		timeout := j.Timeout
+		if timeout == 0 {
+			timeout = max(j.Schedule.Interval(opt.Now()), time.Minute)
+		}
 		_, err := s.Register(j.Schedule.Spec, asynq.NewTask(j.Type, j.Payload),
 			asynq.TaskID(j.Type), // placeholder, replaced in PreEnqueueFunc
 			asynq.Queue(task.QueuePeriodic),
 			asynq.MaxRetry(3),
-			asynq.Timeout(j.Timeout),
-			asynq.Retention(j.Schedule.Interval(now())))
+			asynq.Timeout(timeout),
+			asynq.Retention(j.Schedule.Interval(opt.Now())))
 		if err != nil {
 			return nil, fmt.Errorf("register %s (%s): %w", j.Type, j.Schedule.Spec, err)
 		}

@@ -17,7 +17,6 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"monitor/api"
 	"monitor/model"
 )
 
@@ -63,7 +62,7 @@ func (b *Baseline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusRequestEntityTooLarge, `{"code":413,"msg":"body: over the limit"}`)
 		return
 	}
-	rep, err := api.DecodeReport(body)
+	rep, err := model.ParseReport(body)
 	if err != nil {
 		reply(w, http.StatusBadRequest, fmt.Sprintf(`{"code":400,"msg":%q}`, err.Error()))
 		return

@@ -29,8 +29,8 @@ func TestMain(m *testing.M) {
 // fakeServer answers /open/statusUpload with the status answer picks for each decoded report.
 type fakeServer struct {
 	mu      sync.Mutex
-	reports []task.Report
-	answer  func(r task.Report) int
+	reports []model.Report
+	answer  func(r model.Report) int
 }
 
 func (f *fakeServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -78,7 +78,7 @@ func TestBurstCountsStatuses(t *testing.T) {
 
 func testBurstCountsStatuses(t *testing.T, client string) {
 	const prefix = "T1-"
-	fake := &fakeServer{answer: func(r task.Report) int {
+	fake := &fakeServer{answer: func(r model.Report) int {
 		switch d := deviceOf(t, prefix, r.SN); {
 		case d%10 == 3:
 			return http.StatusServiceUnavailable
@@ -230,14 +230,14 @@ func TestLandingFindsLostAndDuplicatedRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	const prefix = "T4_"
-	insert := func(r task.Report) {
+	insert := func(r model.Report) {
 		err := db.DB.Exec("INSERT INTO tb_status (sn,ndate,ntime,accepted_at) VALUES (?,?,?,?)",
 			r.SN, r.NDate, r.NTime, time.Now().UTC()).Error
 		if err != nil {
 			t.Errorf("insert: %v", err)
 		}
 	}
-	fake := &fakeServer{answer: func(r task.Report) int {
+	fake := &fakeServer{answer: func(r model.Report) int {
 		switch deviceOf(t, prefix, r.SN) {
 		case 5: // acknowledged, never stored
 			return http.StatusOK

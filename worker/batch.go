@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"gorm.io/gorm"
 
+	"monitor/model"
 	"monitor/task"
 )
 
@@ -62,7 +63,7 @@ func NewBatchWriter(db *gorm.DB, log *slog.Logger) *BatchWriter {
 // dropped; it never fails the rest of the batch. A database error is returned so asynq
 // retries the whole batch, which is safe because writes are idempotent.
 func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	reports := make([]task.Report, 0, 256)
+	reports := make([]model.Report, 0, 256)
 	bad := 0
 	err := task.SplitBatch(t.Payload(), func(item []byte) {
 		r, _, err := task.DecodeReport(item)
@@ -87,9 +88,9 @@ func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 // Write stores reports and returns how many were new. Rows are sorted by sn so that
 // concurrent batches take row locks in the same order; a deadlock is retried.
-func (w *BatchWriter) Write(ctx context.Context, reports []task.Report) (inserted int64, err error) {
+func (w *BatchWriter) Write(ctx context.Context, reports []model.Report) (inserted int64, err error) {
 	start := time.Now()
-	slices.SortFunc(reports, func(a, b task.Report) int {
+	slices.SortFunc(reports, func(a, b model.Report) int {
 		return cmp.Or(strings.Compare(a.SN, b.SN), strings.Compare(a.NDate, b.NDate),
 			strings.Compare(a.NTime, b.NTime), a.AcceptedAt.Compare(b.AcceptedAt))
 	})
@@ -122,7 +123,7 @@ func (w *BatchWriter) Write(ctx context.Context, reports []task.Report) (inserte
 	return inserted, nil
 }
 
-func (w *BatchWriter) write(ctx context.Context, reports []task.Report, devices []deviceRow) (int64, error) {
+func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices []deviceRow) (int64, error) {
 	var inserted int64
 	err := w.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// The statements are complete SQL with ? placeholders: they go to the transaction's
@@ -153,12 +154,12 @@ func (w *BatchWriter) write(ctx context.Context, reports []task.Report, devices 
 
 // deviceRow is a device's newest report in a batch and the oldest acceptance time.
 type deviceRow struct {
-	task.Report
+	model.Report
 	firstSeen time.Time
 }
 
 // newestPerDevice returns the newest report of each device from reports sorted by sn.
-func newestPerDevice(reports []task.Report) []deviceRow {
+func newestPerDevice(reports []model.Report) []deviceRow {
 	out := make([]deviceRow, 0, len(reports))
 	for _, r := range reports {
 		if n := len(out); n > 0 && out[n-1].SN == r.SN {
@@ -210,7 +211,7 @@ func placeholders(b *strings.Builder, rows, cols int) {
 	}
 }
 
-func (d dialect) insertStatus(rs []task.Report) (string, []any) {
+func (d dialect) insertStatus(rs []model.Report) (string, []any) {
 	var b strings.Builder
 	b.Grow(64 + len(rs)*34)
 	b.WriteString("INSERT INTO tb_status (" + statusColumns + ") VALUES ")

@@ -7,15 +7,15 @@ import (
 	"time"
 
 	"monitor/internal/testenv"
-	"monitor/task"
+	"monitor/model"
 )
 
 // BenchmarkInsertStatus measures building one full-size tb_status INSERT (statement and
 // arguments) for MySQL.
 func BenchmarkInsertStatus(b *testing.B) {
-	reports := make([]task.Report, rowsPerStatement)
+	reports := make([]model.Report, rowsPerStatement)
 	for i := range reports {
-		reports[i] = task.Report{SN: fmt.Sprintf("SN%06d", i), Pos: "12345678", City: "0371", Type: "B503",
+		reports[i] = model.Report{SN: fmt.Sprintf("SN%06d", i), Pos: "12345678", City: "0371", Type: "B503",
 			NDate: "2021-08-07", NTime: "18:30:30", Line: 101, STime: "05:01:01", CTime: "18:30:20", AcceptedAt: time.Now()}
 	}
 	d := dialect{mysql: true}
@@ -30,7 +30,7 @@ func BenchmarkInsertStatus(b *testing.B) {
 func BenchmarkWrite(b *testing.B) {
 	db := testenv.NewDB(b).DB
 	w := NewBatchWriter(db, testenv.Logger(b))
-	reports := make([]task.Report, 1000)
+	reports := make([]model.Report, 1000)
 	start := time.Date(2021, 8, 7, 0, 0, 0, 0, time.UTC)
 	n := 0
 	b.ReportAllocs()
@@ -38,7 +38,7 @@ func BenchmarkWrite(b *testing.B) {
 		at := start.Add(time.Duration(n) * time.Second)
 		n++
 		for i := range reports {
-			reports[i] = task.Report{SN: fmt.Sprintf("SN%06d", i), Pos: "12345678", City: "0371", Type: "B503",
+			reports[i] = model.Report{SN: fmt.Sprintf("SN%06d", i), Pos: "12345678", City: "0371", Type: "B503",
 				NDate: at.Format(time.DateOnly), NTime: at.Format(time.TimeOnly), Line: 101, AcceptedAt: time.Now()}
 		}
 		if _, err := w.Write(context.Background(), reports); err != nil {

@@ -19,13 +19,13 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func report(sn, ntime string, accepted time.Time) task.Report {
-	return task.Report{SN: sn, Pos: "12345678", City: "0371", Type: "B503", Unum1: 1, Unum2: 2,
+func report(sn, ntime string, accepted time.Time) model.Report {
+	return model.Report{SN: sn, Pos: "12345678", City: "0371", Type: "B503", Unum1: 1, Unum2: 2,
 		NDate: "2021-08-07", NTime: ntime, Amount: 300, Count: 4, Line: 101, STime: "05:01:01",
 		CTime: "18:30:20", Tenant: 7, AcceptedAt: accepted.UTC().Truncate(time.Microsecond)}
 }
 
-func batchOf(reports ...task.Report) *asynq.Task {
+func batchOf(reports ...model.Report) *asynq.Task {
 	tasks := make([]*asynq.Task, len(reports))
 	for i := range reports {
 		tasks[i] = task.NewStatusReportTask(&reports[i], 4)
@@ -138,7 +138,7 @@ func TestBadItemDoesNotFailTheBatch(t *testing.T) {
 func TestLargeBatchSpansStatements(t *testing.T) {
 	db := testenv.NewDB(t).DB
 	w := NewBatchWriter(db, testenv.Logger(t))
-	reports := make([]task.Report, 2*rowsPerStatement+17)
+	reports := make([]model.Report, 2*rowsPerStatement+17)
 	now := time.Now()
 	for i := range reports {
 		reports[i] = report(fmt.Sprintf("S%05d", i%700), fmt.Sprintf("10:%02d:%02d", i/700, i%60), now.Add(time.Duration(i)))

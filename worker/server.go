@@ -1,14 +1,16 @@
 package worker
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
 
-	"monitor/config"
 	"monitor/internal/asynqlog"
 	"monitor/task"
 )
@@ -16,49 +18,97 @@ import (
 // batchTimeout bounds one attempt at writing a batch.
 const batchTimeout = 2 * time.Minute
 
-// maxBatchDelay caps the backoff between attempts at a batch, so a database that comes
-// back is written to within minutes.
-const maxBatchDelay = 2 * time.Minute
+// maxRetryDelay caps the backoff between attempts at a task, so a database or webhook
+// that comes back is used again within minutes.
+const maxRetryDelay = 2 * time.Minute
+
+// ServerOptions configures NewServer.
+type ServerOptions struct {
+	// Concurrency is the number of tasks run at once; default 8.
+	Concurrency int
+	// GroupMaxSize, GroupMaxDelay and GroupGracePeriod tune the aggregation of a group of
+	// reports into one batch (asynq.Config); defaults 2000, 2s and 1s.
+	GroupMaxSize     int
+	GroupMaxDelay    time.Duration
+	GroupGracePeriod time.Duration
+	// BatchRetryFor is how long a failing batch is retried before it is archived; default 2h.
+	BatchRetryFor time.Duration
+	// ShutdownTimeout is how long Shutdown waits for running tasks; default 25s.
+	ShutdownTimeout time.Duration
+	// Logger receives asynq's warnings and every task failure; nil discards them.
+	Logger *slog.Logger
+}
+
+func (o ServerOptions) withDefaults() (ServerOptions, error) {
+	o.Concurrency = cmp.Or(o.Concurrency, 8)
+	o.GroupMaxSize = cmp.Or(o.GroupMaxSize, 2000)
+	o.GroupMaxDelay = cmp.Or(o.GroupMaxDelay, 2*time.Second)
+	o.GroupGracePeriod = cmp.Or(o.GroupGracePeriod, time.Second)
+	o.BatchRetryFor = cmp.Or(o.BatchRetryFor, 2*time.Hour)
+	o.ShutdownTimeout = cmp.Or(o.ShutdownTimeout, 25*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case o.Concurrency < 1:
+		return o, fmt.Errorf("worker: concurrency %d is below 1", o.Concurrency)
+	case o.GroupMaxSize < 1:
+		return o, fmt.Errorf("worker: group max size %d is below 1", o.GroupMaxSize)
+	case o.GroupGracePeriod < time.Second:
+		return o, fmt.Errorf("worker: group grace period %v is below asynq's minimum of 1s", o.GroupGracePeriod)
+	case o.GroupMaxDelay < 0 || o.BatchRetryFor < 0 || o.ShutdownTimeout < 0:
+		return o, errors.New("worker: negative duration")
+	}
+	return o, nil
+}
 
 // NewServer returns the asynq server that aggregates report groups into batches and runs
 // every task handler. It is started and stopped by the caller.
-func NewServer(opt asynq.RedisConnOpt, cfg *config.Config, log *slog.Logger) *asynq.Server {
-	maxRetry := BatchMaxRetry(cfg.BatchRetryFor)
-	return asynq.NewServer(opt, asynq.Config{
-		Concurrency: cfg.WorkerConcurrency,
+func NewServer(redis asynq.RedisConnOpt, o ServerOptions) (*asynq.Server, error) {
+	opt, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	log := opt.Logger
+	maxRetry := BatchMaxRetry(opt.BatchRetryFor)
+	return asynq.NewServer(redis, asynq.Config{
+		Concurrency: opt.Concurrency,
 		// Weighted, not strict: a report backlog must not starve the sweep or alerts.
 		Queues: map[string]int{task.QueueIngest: 6, task.QueuePeriodic: 3, task.QueueNotify: 2},
 		GroupAggregator: asynq.GroupAggregatorFunc(func(_ string, tasks []*asynq.Task) *asynq.Task {
 			return task.NewStatusBatchTask(tasks, asynq.MaxRetry(maxRetry), asynq.Timeout(batchTimeout))
 		}),
-		GroupMaxSize:     cfg.GroupMaxSize,
-		GroupMaxDelay:    cfg.GroupMaxDelay,
-		GroupGracePeriod: cfg.GroupGracePeriod,
-		RetryDelayFunc:   RetryDelay,
-		ShutdownTimeout:  cfg.ShutdownTimeout,
+		GroupMaxSize:     opt.GroupMaxSize,
+		GroupMaxDelay:    opt.GroupMaxDelay,
+		GroupGracePeriod: opt.GroupGracePeriod,
+		RetryDelayFunc:   TaskRetryDelay,
+		ShutdownTimeout:  opt.ShutdownTimeout,
 		Logger:           asynqlog.New(log),
 		LogLevel:         asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			// Each getter's ok is false only outside a task's context, where the zero value is right.
 			retried, _ := asynq.GetRetryCount(ctx)
 			limit, _ := asynq.GetMaxRetry(ctx)
 			id, _ := asynq.GetTaskID(ctx)
 			log.Error("task failed", "type", t.Type(), "id", id, "retried", retried, "max_retry", limit, "err", err)
 		}),
-	})
+	}), nil
 }
 
-// RetryDelay is the backoff between attempts: exponential from one second, capped at
-// maxBatchDelay, with jitter so batches failed by one outage do not return in lockstep.
-func RetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
-	d := batchDelay(n)
+// TaskRetryDelay is the backoff between attempts at any task (batches, periodic jobs and
+// notifications): exponential from one second, capped at maxRetryDelay, with jitter so
+// tasks failed by one outage do not return in lockstep.
+func TaskRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	d := backoff(n)
 	return d/2 + rand.N(d/2+1)
 }
 
-func batchDelay(n int) time.Duration {
+// backoff is the longest delay before retry n+1.
+func backoff(n int) time.Duration {
 	if n >= 7 {
-		return maxBatchDelay
+		return maxRetryDelay
 	}
-	return min(time.Second<<n, maxBatchDelay)
+	return min(time.Second<<n, maxRetryDelay)
 }
 
 // BatchMaxRetry returns how many retries the worst-case backoff needs to span d, so a
@@ -67,7 +117,7 @@ func BatchMaxRetry(d time.Duration) int {
 	var total time.Duration
 	n := 0
 	for ; total < d; n++ {
-		total += batchDelay(n) / 2 // the shortest jittered delay
+		total += backoff(n) / 2 // the shortest jittered delay
 	}
 	return n
 }

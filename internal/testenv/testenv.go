@@ -30,7 +30,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"monitor/model"
-	"monitor/store"
+	"monitor/backend"
 )
 
 // Real reports whether MONITOR_TEST_REAL=1 demands real servers.
@@ -176,7 +176,7 @@ func NewDB(t testing.TB) *Database {
 			t.Fatalf("MONITOR_TEST_REAL=1 but MySQL at %s is unreachable: %v", MySQLBaseDSN(), mysqlErr)
 		}
 		path := filepath.Join(t.TempDir(), "monitor.db")
-		db, err := gorm.Open(sqlite.Open(store.SQLiteDSN(path)), &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true})
+		db, err := gorm.Open(sqlite.Open(backend.SQLiteDSN(path)), &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true})
 		if err != nil {
 			t.Fatalf("open sqlite: %v", err)
 		}
@@ -220,7 +220,7 @@ func NewDB(t testing.TB) *Database {
 		t.Fatal(err)
 	}
 	mc.DBName = name
-	dsn, err := store.MySQLDSN(mc.FormatDSN())
+	dsn, err := backend.MySQLDSN(mc.FormatDSN())
 	if err != nil {
 		t.Fatal(err)
 	}

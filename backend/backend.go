@@ -1,6 +1,7 @@
-// Package store opens the two backends, Redis and the SQL database, either the real
-// servers named in the config or embedded in-process stand-ins for trying monitor out.
-package store
+// Package backend opens monitor's two backends, Redis and the SQL database: either the
+// real servers named in the configuration, or embedded in-process stand-ins for trying
+// monitor out with nothing but Go installed.
+package backend
 
 import (
 	"context"
@@ -20,20 +21,21 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"monitor/config"
+	"monitor/internal/redispipe"
 )
 
-// Redis is a connection to Redis: the options asynq needs and a go-redis client for the
-// few things monitor does on Redis itself.
+// Redis is a connection to Redis: the options asynq needs, a go-redis client for the
+// fleet state monitor keeps on Redis itself, and a pipelined client for the API.
 type Redis struct {
-	Opt    asynq.RedisClientOpt
-	Client *redis.Client
-	// Queue is for the API's asynq client (asynq.NewClientFromRedisClient): concurrent
-	// enqueues share round trips (see Pipelined), and a failed one is never retried,
-	// because a retried enqueue whose first attempt did run fails as a task ID conflict
-	// and turns an accepted report into a 503. The terminal retries instead.
-	Queue redis.UniversalClient
-	queue *redis.Client
+	ConnOpt asynq.RedisClientOpt
+	Client  *redis.Client
+	// Pipelined is for the API's asynq client (asynq.NewClientFromRedisClient) and the
+	// last-seen script that follows each enqueue: concurrent calls share round trips (see
+	// redispipe), and a failed one is never retried, because a retried enqueue whose
+	// first attempt did run fails as a task ID conflict and turns an accepted report into
+	// a 503. The terminal retries instead.
+	Pipelined redis.UniversalClient
+	pipelined *redis.Client
 	// embedded is the in-process server when no Redis address is configured.
 	embedded *miniredis.Miniredis
 }
@@ -43,7 +45,7 @@ func (r *Redis) Embedded() bool { return r.embedded != nil }
 
 // Close closes the client and stops the embedded server, if any.
 func (r *Redis) Close() error {
-	err := errors.Join(r.Client.Close(), r.queue.Close())
+	err := errors.Join(r.Client.Close(), r.pipelined.Close())
 	if r.embedded != nil {
 		r.embedded.Close()
 	}
@@ -53,10 +55,21 @@ func (r *Redis) Close() error {
 	return nil
 }
 
-// OpenRedis connects to cfg.RedisAddr, or starts an embedded Redis on a loopback port when it is empty.
-func OpenRedis(ctx context.Context, cfg *config.Config) (*Redis, error) {
+// RedisOptions names the Redis server to open.
+type RedisOptions struct {
+	// Addr is host:port; empty starts an embedded Redis on a loopback port.
+	Addr     string
+	Password string
+	DB       int
+}
+
+// OpenRedis connects to the Redis of opt, or starts an embedded one when opt.Addr is empty.
+func OpenRedis(ctx context.Context, opt RedisOptions) (*Redis, error) {
+	if opt.DB < 0 || opt.DB > 15 {
+		return nil, fmt.Errorf("redis db %d is not 0-15", opt.DB)
+	}
 	r := &Redis{}
-	addr := cfg.RedisAddr
+	addr := opt.Addr
 	if addr == "" {
 		m, err := miniredis.Run()
 		if err != nil {
@@ -67,13 +80,13 @@ func OpenRedis(ctx context.Context, cfg *config.Config) (*Redis, error) {
 	}
 	// The pool must cover the API's concurrent enqueues; asynq's default of 10 per CPU is
 	// too small for a few hundred terminal connections on a 2-core machine.
-	r.Opt = asynq.RedisClientOpt{Addr: addr, Password: cfg.RedisPassword, DB: cfg.RedisDB, PoolSize: 128}
+	r.ConnOpt = asynq.RedisClientOpt{Addr: addr, Password: opt.Password, DB: opt.DB, PoolSize: 128}
 	// RESP2: monitor uses no push notifications, and RESP3's check for them costs a
 	// peek at every reply on the enqueue path.
-	r.Client = redis.NewClient(&redis.Options{Addr: addr, Password: cfg.RedisPassword, DB: cfg.RedisDB, PoolSize: 128, Protocol: 2})
-	r.queue = redis.NewClient(&redis.Options{Addr: addr, Password: cfg.RedisPassword, DB: cfg.RedisDB,
-		PoolSize: 2 * maxFlushers, Protocol: 2, MaxRetries: -1, ReadTimeout: 5 * time.Second})
-	r.Queue = Pipelined(r.queue)
+	r.Client = redis.NewClient(&redis.Options{Addr: addr, Password: opt.Password, DB: opt.DB, PoolSize: 128, Protocol: 2})
+	r.pipelined = redis.NewClient(&redis.Options{Addr: addr, Password: opt.Password, DB: opt.DB,
+		PoolSize: 2 * redispipe.MaxFlushers, Protocol: 2, MaxRetries: -1, ReadTimeout: 5 * time.Second})
+	r.Pipelined = redispipe.New(r.pipelined)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := r.Client.Ping(pingCtx).Err(); err != nil {
@@ -85,9 +98,21 @@ func OpenRedis(ctx context.Context, cfg *config.Config) (*Redis, error) {
 	return r, nil
 }
 
-// OpenDB opens the MySQL database of cfg.MySQLDSN, or an SQLite file under cfg.DataDir
-// when it is empty. It does not migrate.
-func OpenDB(ctx context.Context, cfg *config.Config, log *slog.Logger) (*gorm.DB, error) {
+// DatabaseOptions names the database to open.
+type DatabaseOptions struct {
+	// MySQLDSN is a go-sql-driver DSN; empty opens the SQLite file monitor.db in DataDir.
+	MySQLDSN string
+	DataDir  string
+	// Logger hears about a failure to close after a failed ping; nil discards it.
+	Logger *slog.Logger
+}
+
+// OpenDatabase opens the database of opt. It does not migrate.
+func OpenDatabase(ctx context.Context, opt DatabaseOptions) (*gorm.DB, error) {
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	gcfg := &gorm.Config{
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
@@ -95,17 +120,20 @@ func OpenDB(ctx context.Context, cfg *config.Config, log *slog.Logger) (*gorm.DB
 	}
 	var db *gorm.DB
 	var err error
-	if cfg.MySQLDSN != "" {
-		dsn, derr := MySQLDSN(cfg.MySQLDSN)
+	if opt.MySQLDSN != "" {
+		dsn, derr := MySQLDSN(opt.MySQLDSN)
 		if derr != nil {
 			return nil, derr
 		}
 		db, err = gorm.Open(gormmysql.Open(dsn), gcfg)
 	} else {
-		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		if opt.DataDir == "" {
+			return nil, errors.New("open database: neither a MySQL DSN nor a data directory")
+		}
+		if err := os.MkdirAll(opt.DataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("create data dir: %w", err)
 		}
-		path := filepath.Join(cfg.DataDir, "monitor.db")
+		path := filepath.Join(opt.DataDir, "monitor.db")
 		db, err = gorm.Open(sqlite.Open(SQLiteDSN(path)), gcfg)
 	}
 	if err != nil {
@@ -161,8 +189,8 @@ func MySQLDSN(dsn string) (string, error) {
 	return mc.FormatDSN(), nil
 }
 
-// CloseDB closes the database's connection pool.
-func CloseDB(db *gorm.DB) error {
+// CloseDatabase closes the database's connection pool.
+func CloseDatabase(db *gorm.DB) error {
 	sqlDB, err := db.DB()
 	if err != nil {
 		return fmt.Errorf("close database: %w", err)

@@ -3,6 +3,7 @@ package task
 import (
 	"bytes"
 	"errors"
+	"monitor/model"
 	"testing"
 	"time"
 
@@ -10,10 +11,10 @@ import (
 )
 
 func TestReportRoundTrip(t *testing.T) {
-	in := Report{SN: "1C2EB08D", Pos: "12345678", City: "0371", Type: "B503", Unum1: 1, Unum2: 1<<32 - 1,
+	in := model.Report{SN: "1C2EB08D", Pos: "12345678", City: "0371", Type: "B503", Unum1: 1, Unum2: 1<<32 - 1,
 		NDate: "2021-08-07", NTime: "18:30:30", Amount: 7, Count: 3, Line: 101, STime: "05:01:01",
 		CTime: "18:30:20", Tenant: 9, AcceptedAt: time.UnixMicro(1_700_000_000_123_456).UTC()}
-	out, rest, err := DecodeReport(in.Append(nil))
+	out, rest, err := DecodeReport(AppendReport(nil, &in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +27,7 @@ func TestReportRoundTrip(t *testing.T) {
 }
 
 func TestDecodeReportRejectsGarbage(t *testing.T) {
-	good := (&Report{SN: "a", NDate: "2021-01-01", NTime: "00:00:00"}).Append(nil)
+	good := AppendReport(nil, &model.Report{SN: "a", NDate: "2021-01-01", NTime: "00:00:00"})
 	for name, b := range map[string][]byte{
 		"empty":       nil,
 		"version":     append([]byte{9}, good[1:]...),

@@ -1,4 +1,5 @@
-package store
+// Package redispipe batches concurrent Redis script calls into shared pipelines.
+package redispipe
 
 import (
 	"context"
@@ -7,18 +8,18 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// maxFlushers bounds the pipelines in flight at once. A few keep Redis busy while the
+// MaxFlushers bounds the pipelines in flight at once. A few keep Redis busy while the
 // next batch gathers; more would only shrink the batches.
-const maxFlushers = 4
+const MaxFlushers = 4
 
-// Pipelined wraps c so that concurrent EVALSHA calls share round trips: each call waits
+// New wraps c so that concurrent EVALSHA calls share round trips: each call waits
 // while the calls that arrived meanwhile are sent as one pipeline. Every caller still
 // gets its own reply and error, so nothing changes for it but the cost: asynq runs one
 // EVALSHA per enqueued task, and under load its syscalls and wake-ups, in this process
 // and in Redis, cost more than the script itself. Under light load a call is sent alone,
 // at once. All other commands go straight to c. Pass the result to
 // asynq.NewClientFromRedisClient; closing c closes it.
-func Pipelined(c *redis.Client) redis.UniversalClient {
+func New(c *redis.Client) redis.UniversalClient {
 	return &pipelined{Client: c}
 }
 
@@ -49,7 +50,7 @@ func (p *pipelined) EvalSha(ctx context.Context, sha1 string, keys []string, arg
 
 	p.mu.Lock()
 	p.pending = append(p.pending, call)
-	start := p.flushers < maxFlushers
+	start := p.flushers < MaxFlushers
 	if start {
 		p.flushers++
 	}

@@ -1,7 +1,6 @@
-package api
+package model
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -31,8 +30,8 @@ func withField(field, raw string) string {
 	return fixture[:start] + `"` + field + `":` + raw + fixture[end:]
 }
 
-func TestDecodeReportAcceptsFixture(t *testing.T) {
-	r, err := DecodeReport([]byte(fixture))
+func TestParseReportAcceptsFixture(t *testing.T) {
+	r, err := ParseReport([]byte(fixture))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +41,7 @@ func TestDecodeReportAcceptsFixture(t *testing.T) {
 	}
 }
 
-func TestDecodeReportRules(t *testing.T) {
+func TestParseReportRules(t *testing.T) {
 	tests := []struct {
 		name    string
 		body    string
@@ -94,7 +93,7 @@ func TestDecodeReportRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := DecodeReport([]byte(tt.body))
+			_, err := ParseReport([]byte(tt.body))
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("rejected: %v", err)
@@ -104,15 +103,5 @@ func TestDecodeReportRules(t *testing.T) {
 				t.Fatalf("err = %q, want it to contain %q", err, tt.wantErr)
 			}
 		})
-	}
-}
-
-func TestOKReplyIsTheEncodedReply(t *testing.T) {
-	want, err := json.Marshal(statusReply{Msg: "ok"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(okReply) != string(want) {
-		t.Fatalf("okReply = %s, want %s", okReply, want)
 	}
 }

@@ -1,4 +1,4 @@
-package store_test
+package redispipe_test
 
 import (
 	"context"
@@ -6,12 +6,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"monitor/config"
+	"monitor/internal/redispipe"
 	"monitor/internal/testenv"
-	"monitor/store"
 )
 
 // echoScript returns its argument, or fails when the argument is "fail".
@@ -20,7 +18,7 @@ redis.call("INCR", KEYS[1]); return ARGV[1]`)
 
 func TestPipelinedGivesEveryCallItsOwnReply(t *testing.T) {
 	rds := testenv.NewRedis(t)
-	p := store.Pipelined(rds.Client)
+	p := redispipe.New(rds.Client)
 	ctx := t.Context()
 	const n = 500
 	var wg sync.WaitGroup
@@ -53,7 +51,7 @@ func TestPipelinedGivesEveryCallItsOwnReply(t *testing.T) {
 
 func TestPipelinedHonoursContext(t *testing.T) {
 	rds := testenv.NewRedis(t)
-	p := store.Pipelined(rds.Client)
+	p := redispipe.New(rds.Client)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if err := p.EvalSha(ctx, "0000000000000000000000000000000000000000", nil).Err(); err == nil {
@@ -64,47 +62,7 @@ func TestPipelinedHonoursContext(t *testing.T) {
 func TestPipelinedFailsWhenRedisIsGone(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	defer c.Close()
-	if err := echoScript.Run(t.Context(), store.Pipelined(c), []string{"k"}, "x").Err(); err == nil {
+	if err := echoScript.Run(t.Context(), redispipe.New(c), []string{"k"}, "x").Err(); err == nil {
 		t.Error("a call to an unreachable Redis succeeded")
-	}
-}
-
-// TestQueueEnqueuesWithAsynq checks the asynq client path the API uses: Redis.Queue.
-func TestQueueEnqueuesWithAsynq(t *testing.T) {
-	rds := testenv.NewRedis(t)
-	cfg := config.Default()
-	cfg.RedisAddr, cfg.RedisDB = rds.Addr, rds.DB
-	r, err := store.OpenRedis(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := r.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
-	client := asynq.NewClientFromRedisClient(r.Queue)
-	var wg sync.WaitGroup
-	for i := range 100 {
-		wg.Go(func() {
-			_, err := client.EnqueueContext(t.Context(), asynq.NewTask("t", []byte(fmt.Sprint(i))),
-				asynq.Queue("q"), asynq.Group(fmt.Sprint("g", i%3)))
-			if err != nil {
-				t.Errorf("enqueue %d: %v", i, err)
-			}
-		})
-	}
-	wg.Wait()
-	insp := asynq.NewInspectorFromRedisClient(rds.Client)
-	groups, err := insp.Groups("q")
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := 0
-	for _, g := range groups {
-		total += g.Size
-	}
-	if len(groups) != 3 || total != 100 {
-		t.Errorf("groups %v: want 100 tasks in 3 groups", groups)
 	}
 }

@@ -1,4 +1,4 @@
-package store_test
+package redispipe_test
 
 import (
 	"fmt"
@@ -8,24 +8,25 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"monitor/internal/redispipe"
 	"monitor/internal/testenv"
-	"monitor/store"
+	"monitor/model"
 	"monitor/task"
 )
 
 // BenchmarkEnqueue enqueues reports from 256 goroutines, as the API does under a burst,
-// straight through asynq's client and through store.Pipelined.
+// straight through asynq's client and through redispipe.New.
 func BenchmarkEnqueue(b *testing.B) {
 	for _, mode := range []string{"asynq", "pipelined"} {
 		b.Run(mode, func(b *testing.B) {
 			rds := testenv.NewRedis(b)
 			var client *asynq.Client
 			if mode == "pipelined" {
-				client = asynq.NewClientFromRedisClient(store.Pipelined(rds.Client))
+				client = asynq.NewClientFromRedisClient(redispipe.New(rds.Client))
 			} else {
 				client = asynq.NewClientFromRedisClient(rds.Client)
 			}
-			r := task.Report{SN: "BENCH", NDate: "2024-01-01", NTime: "00:00:00"}
+			r := model.Report{SN: "BENCH", NDate: "2024-01-01", NTime: "00:00:00"}
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ReportAllocs()

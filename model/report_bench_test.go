@@ -1,12 +1,12 @@
-package api
+package model
 
 import (
 	"os"
 	"testing"
 )
 
-// BenchmarkDecodeReport measures the per-request JSON decoding and validation.
-func BenchmarkDecodeReport(b *testing.B) {
+// BenchmarkParseReport measures the per-request JSON decoding and validation.
+func BenchmarkParseReport(b *testing.B) {
 	body, err := os.ReadFile("../fixtures/status.json")
 	if err != nil {
 		b.Fatal(err)
@@ -14,7 +14,7 @@ func BenchmarkDecodeReport(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := DecodeReport(body); err != nil {
+		if _, err := ParseReport(body); err != nil {
 			b.Fatal(err)
 		}
 	}

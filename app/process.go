@@ -1,0 +1,250 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"gorm.io/gorm"
+
+	"monitor/alert"
+	"monitor/api"
+	"monitor/backend"
+	"monitor/command"
+	"monitor/config"
+	"monitor/fleet"
+	"monitor/model"
+	"monitor/retention"
+	"monitor/scheduler"
+	"monitor/task"
+	"monitor/worker"
+)
+
+// role is what one process runs.
+type role int
+
+const (
+	roleAll role = iota
+	roleAPI
+	roleWorker
+	roleScheduler
+)
+
+func (r role) String() string {
+	return [...]string{"all", "api", "worker", "scheduler"}[r]
+}
+
+func (r role) api() bool       { return r == roleAll || r == roleAPI }
+func (r role) worker() bool    { return r == roleAll || r == roleWorker }
+func (r role) scheduler() bool { return r == roleAll || r == roleScheduler }
+func (r role) database() bool  { return r != roleScheduler }
+
+// process holds the clients and services of one process, each built once and shared by
+// the roles it runs: in `monitor all` the API and the workers use one fleet state and
+// one command store. close releases them in the reverse order of building.
+type process struct {
+	redis    *backend.Redis
+	db       *gorm.DB // nil for the scheduler
+	fleet    *fleet.Fleet
+	commands *command.Store
+
+	api       *api.Server
+	worker    *asynq.Server
+	workerMux *asynq.ServeMux
+	scheduler *asynq.Scheduler
+
+	closers []func() error
+}
+
+// onClose registers f to run when the process closes, before everything registered earlier.
+func (p *process) onClose(f func() error) { p.closers = append(p.closers, f) }
+
+// close runs the registered closers, newest first, and joins their errors.
+func (p *process) close() error {
+	var errs []error
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		errs = append(errs, p.closers[i]())
+	}
+	p.closers = nil
+	return errors.Join(errs...)
+}
+
+// build opens the backends of r and builds its components; nothing is started. On an
+// error everything built so far is closed again.
+func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p *process, err error) {
+	p = &process{}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, p.close())
+			p = nil
+		}
+	}()
+	if p.redis, err = backend.OpenRedis(ctx, backend.RedisOptions{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB}); err != nil {
+		return p, err
+	}
+	p.onClose(p.redis.Close)
+	if r.database() {
+		if p.db, err = backend.OpenDatabase(ctx, databaseOptions(cfg, log)); err != nil {
+			return p, err
+		}
+		p.onClose(func() error { return backend.CloseDatabase(p.db) })
+		if r == roleAll {
+			if err := model.Migrate(p.db); err != nil {
+				return p, err
+			}
+		}
+		p.fleet = fleet.New(p.redis.Client, cfg.OfflineAfter)
+		if p.commands, err = command.New(p.db, p.fleet, command.Options{TTL: cfg.CommandTTL, Logger: log}); err != nil {
+			return p, err
+		}
+	}
+	if r.api() {
+		if err := p.buildAPI(cfg, log); err != nil {
+			return p, err
+		}
+	}
+	if r.worker() {
+		if err := p.buildWorker(cfg, log); err != nil {
+			return p, err
+		}
+	}
+	if r.scheduler() {
+		opt, err := schedulerOptions(cfg, log)
+		if err != nil {
+			return p, err
+		}
+		if p.scheduler, err = scheduler.New(p.redis.ConnOpt, opt); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// buildAPI builds the HTTP API with its asynqmon and its enqueuer. The enqueuer shares
+// the pipelined client, so concurrent enqueues and the last-seen script that follows
+// each share Redis round trips; closing p.redis closes that pool, which asynq refuses to.
+func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
+	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt})
+	p.onClose(monitoring.Close)
+	var monitoringRO *asynqmon.HTTPHandler
+	if cfg.ReadOnlyToken != "" {
+		monitoringRO = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, ReadOnly: true})
+		p.onClose(monitoringRO.Close)
+	}
+	var keys model.TenantKeys
+	if cfg.DeviceAuth == "tenant-key" {
+		var err error
+		if keys, err = model.ParseTenantKeys(cfg.DeviceKeys); err != nil {
+			return fmt.Errorf("MONITOR_DEVICE_KEYS: %w", err)
+		}
+	}
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return fmt.Errorf("MONITOR_TIMEZONE: %w", err)
+	}
+	opt := api.Options{
+		Logger:        log,
+		Enqueuer:      asynq.NewClientFromRedisClient(p.redis.Pipelined),
+		IngestGroups:  cfg.IngestGroups,
+		Fleet:         p.fleet,
+		Commands:      p.commands,
+		DB:            p.db,
+		Redis:         p.redis.Client,
+		Monitoring:    monitoring,
+		OperatorToken: cfg.OperatorToken,
+		ReadOnlyToken: cfg.ReadOnlyToken,
+		DeviceKeys:    keys,
+		DeviceRate:    cfg.DeviceRate,
+		DeviceBurst:   cfg.DeviceBurst,
+		MaxBodyBytes:  cfg.MaxBodyBytes,
+		LogMaxBytes:   cfg.LogMaxBytes,
+		LogDir:        cfg.LogDir,
+		OfflineAfter:  cfg.OfflineAfter,
+		Location:      loc,
+	}
+	if monitoringRO != nil {
+		opt.MonitoringReadOnly = monitoringRO
+	}
+	p.api, err = api.New(opt)
+	return err
+}
+
+// buildWorker builds the asynq server and registers the handler of every task type.
+func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
+	var err error
+	p.worker, err = worker.NewServer(p.redis.ConnOpt, worker.ServerOptions{
+		Concurrency:      cfg.WorkerConcurrency,
+		GroupMaxSize:     cfg.GroupMaxSize,
+		GroupMaxDelay:    cfg.GroupMaxDelay,
+		GroupGracePeriod: cfg.GroupGracePeriod,
+		BatchRetryFor:    cfg.BatchRetryFor,
+		ShutdownTimeout:  cfg.ShutdownTimeout,
+		Logger:           log,
+	})
+	if err != nil {
+		return err
+	}
+	enqueuer := asynq.NewClient(p.redis.ConnOpt)
+	p.onClose(enqueuer.Close)
+	sweeper, err := alert.NewSweeper(p.db, p.fleet, enqueuer, alert.Options{
+		OfflineAfter: cfg.OfflineAfter, UnsentThreshold: cfg.UnsentThreshold, Notify: cfg.AlertWebhookURL != "", Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	retentionJob, err := retention.New(p.db, retention.Options{LogDir: cfg.LogDir, Logger: log, Keep: retention.Days{
+		Status: cfg.RetentionDays, Alerts: cfg.AlertRetentionDays, Commands: cfg.CommandRetentionDays, Logs: cfg.LogRetentionDays,
+	}})
+	if err != nil {
+		return err
+	}
+	mux := asynq.NewServeMux()
+	mux.Handle(task.TypeStatusBatch, worker.NewBatchWriter(p.db, log))
+	mux.Handle(task.TypeSweep, sweeper)
+	// No client Timeout: the notify task's deadline (task.NotifyTimeout) bounds each call.
+	mux.Handle(task.TypeAlertNotify, alert.NewNotifier(cfg.AlertWebhookURL, &http.Client{}))
+	mux.HandleFunc(task.TypeCommandSync, p.commands.HandleSync)
+	mux.HandleFunc(task.TypeLogPull, p.commands.HandlePull)
+	mux.Handle(task.TypeRetention, retentionJob)
+	p.workerMux = mux
+	return nil
+}
+
+// schedulerOptions returns the periodic jobs cfg asks for: the offline sweep, the
+// command sync, the retention and, when MONITOR_LOG_PULL_EVERY is set, the log pull.
+func schedulerOptions(cfg *config.Config, log *slog.Logger) (scheduler.Options, error) {
+	var errs []error
+	job := func(key, spec, typ string) scheduler.Job {
+		s, err := scheduler.ParseSchedule(spec)
+		if err != nil {
+			errs = append(errs, &config.KeyError{Key: key, Msg: err.Error()})
+		}
+		return scheduler.Job{Type: typ, Schedule: s}
+	}
+	jobs := []scheduler.Job{
+		job("MONITOR_SWEEP_EVERY", cfg.SweepEvery, task.TypeSweep),
+		job("MONITOR_COMMAND_SYNC_EVERY", cfg.CommandSyncEvery, task.TypeCommandSync),
+		job("MONITOR_RETENTION_EVERY", cfg.RetentionEvery, task.TypeRetention),
+	}
+	jobs[2].Timeout = 12 * time.Hour
+	if cfg.LogPullEvery != "" {
+		pull := job("MONITOR_LOG_PULL_EVERY", cfg.LogPullEvery, task.TypeLogPull)
+		pull.Payload = []byte(cfg.LogPullSelect)
+		jobs = append(jobs, pull)
+	}
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		errs = append(errs, &config.KeyError{Key: "MONITOR_TIMEZONE", Msg: err.Error()})
+	}
+	return scheduler.Options{Jobs: jobs, Location: loc, Logger: log}, errors.Join(errs...)
+}
+
+// databaseOptions names the configured database.
+func databaseOptions(cfg *config.Config, log *slog.Logger) backend.DatabaseOptions {
+	return backend.DatabaseOptions{MySQLDSN: cfg.MySQLDSN, DataDir: cfg.DataDir, Logger: log}
+}

@@ -1,0 +1,99 @@
+// Package app is monitor's composition root. It reads the configuration once, builds
+// each process's clients and services once (Redis, the database, the fleet state, the
+// command store, asynqmon), hands every component only the options it uses, and runs
+// the roles with an orderly, bounded shutdown.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"monitor/backend"
+	"monitor/config"
+	"monitor/model"
+	"monitor/simulate"
+)
+
+const usage = `usage: monitor <command> [-f config.yaml]
+
+commands:
+  all        API, workers, scheduler and asynqmon in one process
+  api        the HTTP API and asynqmon
+  worker     the asynq workers that batch reports into the database
+  scheduler  the periodic jobs (any number of replicas; each tick runs once)
+  migrate    create or upgrade the schema, then exit
+  simulate   a terminal-fleet simulator and load generator (see monitor simulate -h)
+`
+
+// Run parses args, loads the configuration from the file and environ, and runs the
+// command until ctx is done. It returns an error for a bad command or configuration, a
+// failed start, and a server that stopped on its own.
+func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, args := args[0], args[1:]
+	var r role
+	switch cmd {
+	case "simulate":
+		return simulate.Run(ctx, args, stdout)
+	case "all":
+		r = roleAll
+	case "api":
+		r = roleAPI
+	case "worker":
+		r = roleWorker
+	case "scheduler":
+		r = roleScheduler
+	case "migrate":
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	fs := flag.NewFlagSet("monitor "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("f", "", "YAML config file (default "+config.DefaultFile+" when present)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*file, environ)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log := newLogger(cfg.LogLevel, stderr)
+	for _, w := range config.EnvWarnings(environ) {
+		log.Warn("config: " + w)
+	}
+	if cmd == "migrate" {
+		return migrate(ctx, cfg, log)
+	}
+	tuneGC(environ)
+	return serve(ctx, r, cfg, log, stdout)
+}
+
+// newLogger returns the process's logger at level, which config.Validate has checked.
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// migrate creates or upgrades the schema of the configured database.
+func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	db, err := backend.OpenDatabase(ctx, databaseOptions(cfg, log))
+	if err != nil {
+		return err
+	}
+	err = model.Migrate(db)
+	return errors.Join(err, backend.CloseDatabase(db))
+}

@@ -1,0 +1,214 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"monitor/config"
+	"monitor/task"
+)
+
+// serve runs role r until ctx is done or one of its servers stops on its own, then
+// shuts down in order within cfg.ShutdownTimeout: stop taking requests, stop
+// scheduling, finish running tasks, close the backends. A server that stopped on its
+// own is an error, so the process exits non-zero and its supervisor restarts it.
+func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, stdout io.Writer) (err error) {
+	if cfg.RedisAddr == "" && r != roleAll {
+		return fmt.Errorf("monitor %s needs MONITOR_REDIS_ADDR: the embedded Redis lives inside one process, so only `monitor all` can use it", r)
+	}
+	if cfg.Embedded() {
+		log.Warn("EMBEDDED MODE: Redis runs in this process and the database is an SQLite file under " + cfg.DataDir +
+			"; queued reports are lost when the process dies. Set MONITOR_REDIS_ADDR and MONITOR_MYSQL_DSN to use real servers.")
+	} else if cfg.RedisAddr == "" || cfg.MySQLDSN == "" {
+		log.Warn("partly embedded: set both MONITOR_REDIS_ADDR and MONITOR_MYSQL_DSN for a durable deployment")
+	}
+	if cfg.OperatorToken == "" {
+		cfg.OperatorToken = randomToken()
+		fmt.Fprintf(stdout, "operator token (generated for this run): %s\n", cfg.OperatorToken)
+	}
+	if cfg.DeviceAuth == "off" && r.api() {
+		log.Warn("MONITOR_DEVICE_AUTH=off: any client may post reports as any device; use tenant-key outside trials")
+	}
+
+	// Every listener is bound before anything starts, so a taken port fails start-up
+	// with nothing to stop; the listeners are closed again on any later error.
+	var ls listeners
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, ls.close())
+		}
+	}()
+	if r.api() {
+		if ls.http, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+		}
+	}
+	if cfg.PprofAddr != "" {
+		if ls.pprof, err = net.Listen("tcp", cfg.PprofAddr); err != nil {
+			return fmt.Errorf("listen pprof %s: %w", cfg.PprofAddr, err)
+		}
+	}
+	if cfg.MetricsAddr != "" && !r.api() {
+		if ls.metrics, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("listen metrics %s: %w", cfg.MetricsAddr, err)
+		}
+	}
+
+	p, err := build(ctx, r, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, p.close()) }()
+
+	// died receives the error of any server that stops on its own.
+	died := make(chan error, 3)
+	var servers []*http.Server
+	var workerStarted, schedulerStarted bool
+	// shutdown stops whatever started, in order, within cfg.ShutdownTimeout; p.close
+	// (deferred above, so run after it) then closes the backends.
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		for _, srv := range servers {
+			// Shutdown waits for in-flight requests, so every acknowledged report is enqueued.
+			if serr := srv.Shutdown(stopCtx); serr != nil {
+				err = errors.Join(err, fmt.Errorf("shut down %s: %w", srv.Addr, serr))
+			}
+		}
+		if schedulerStarted {
+			p.scheduler.Shutdown()
+		}
+		if workerStarted {
+			if p.redis.Embedded() {
+				// The embedded Redis dies with the process: write what was acknowledged first.
+				drainIngest(stopCtx, p.redis.ConnOpt, log)
+			}
+			p.worker.Shutdown()
+		}
+	}()
+	start := func(ln net.Listener, srv *http.Server, name string) {
+		srv.Addr = ln.Addr().String()
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				died <- fmt.Errorf("%s server on %s: %w", name, srv.Addr, err)
+			}
+		}()
+	}
+	if ls.http != nil {
+		base := "http://" + displayAddr(ls.http.Addr())
+		start(ls.http, p.api.HTTPServer(cfg.HTTPAddr), "http")
+		ls.http = nil
+		fmt.Fprintf(stdout, "monitor %s listening\n  terminal API  POST %s/open/statusUpload\n  operator API  %s/api/v1 (Authorization: Bearer <token>)\n  asynqmon      %s/monitoring/ (Basic auth, any user, token as password)\n  fleet page    %s/fleet (the same login)\n  metrics       %s/metrics\n",
+			r, base, base, base, base, base)
+	}
+	if ls.pprof != nil {
+		log.Warn("pprof listening; do not expose it", "addr", ls.pprof.Addr().String())
+		start(ls.pprof, pprofServer(), "pprof")
+		ls.pprof = nil
+	}
+	if ls.metrics != nil {
+		log.Info("metrics listening", "addr", ls.metrics.Addr().String())
+		start(ls.metrics, metricsServer(log), "metrics")
+		ls.metrics = nil
+	}
+	if p.worker != nil {
+		if err := p.worker.Start(p.workerMux); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		workerStarted = true
+	}
+	if p.scheduler != nil {
+		if err := p.scheduler.Start(); err != nil {
+			return fmt.Errorf("start scheduler: %w", err)
+		}
+		schedulerStarted = true
+	}
+	log.Info("started", "role", r.String(), "redis", redisName(cfg), "database", dbName(cfg))
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "role", r.String())
+		return nil
+	case err := <-died:
+		log.Error("a server stopped on its own; shutting down", "err", err)
+		return err
+	}
+}
+
+// listeners are the sockets bound at start-up that no server owns yet.
+type listeners struct{ http, pprof, metrics net.Listener }
+
+func (ls *listeners) close() error {
+	var errs []error
+	for _, ln := range []net.Listener{ls.http, ls.pprof, ls.metrics} {
+		if ln != nil {
+			errs = append(errs, ln.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// drainIngest waits until the ingest queue is empty or ctx ends.
+func drainIngest(ctx context.Context, opt asynq.RedisConnOpt, log *slog.Logger) {
+	insp := asynq.NewInspector(opt)
+	defer func() {
+		if err := insp.Close(); err != nil {
+			log.Warn("close inspector", "err", err)
+		}
+	}()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		q, err := insp.GetQueueInfo(task.QueueIngest)
+		if err != nil || q.Size-q.Archived == 0 {
+			return // no queue yet, or nothing left to write
+		}
+		select {
+		case <-ctx.Done():
+			log.Error("shutdown timeout: reports still queued in the embedded Redis are lost", "queued", q.Size-q.Archived)
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func randomToken() string {
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// displayAddr is the address to print for a bound address: localhost for an unspecified host.
+func displayAddr(a net.Addr) string {
+	if tcp, ok := a.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("localhost:%d", tcp.Port)
+	}
+	return a.String()
+}
+
+func redisName(cfg *config.Config) string {
+	if cfg.RedisAddr == "" {
+		return "embedded"
+	}
+	return cfg.RedisAddr
+}
+
+func dbName(cfg *config.Config) string {
+	if cfg.MySQLDSN == "" {
+		return "embedded sqlite"
+	}
+	return "mysql"
+}

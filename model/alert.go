@@ -1,0 +1,32 @@
+package model
+
+import "time"
+
+// Alert kinds and states.
+const (
+	AlertOffline = "device_offline"
+	AlertUnsent  = "unsent_records"
+
+	AlertFiring   = "firing"
+	AlertResolved = "resolved"
+)
+
+// Alert is one alert with its lifecycle: firing from StartsAt, resolved at EndsAt.
+// FiringKey is kind:sn while the alert fires and NULL once resolved; its unique index
+// lets the database itself refuse a second firing alert for one device and kind (NULLs
+// never collide, on MySQL/MariaDB as on SQLite).
+type Alert struct {
+	ID        uint64     `gorm:"primaryKey;autoIncrement" json:"id"`
+	Kind      string     `gorm:"column:kind;type:varchar(32);not null;index:idx_alert_kind_state,priority:1" json:"kind"`
+	SN        string     `gorm:"column:sn;type:varchar(32);not null;index:idx_alert_sn" json:"sn"`
+	Tenant    uint32     `gorm:"column:tenant;not null;default:0" json:"tenant"`
+	City      string     `gorm:"column:city;type:varchar(16);not null;default:''" json:"city"`
+	State     string     `gorm:"column:state;type:varchar(16);not null;index:idx_alert_kind_state,priority:2;index:idx_alert_state" json:"state"`
+	StartsAt  time.Time  `gorm:"column:starts_at;precision:6;not null" json:"startsAt"`
+	EndsAt    *time.Time `gorm:"column:ends_at;precision:6;index:idx_alert_ends" json:"endsAt,omitempty"`
+	Value     float64    `gorm:"column:value;not null;default:0" json:"value"`
+	FiringKey *string    `gorm:"column:firing_key;type:varchar(80);uniqueIndex:uk_alert_firing" json:"-"`
+}
+
+// TableName keeps the name independent of GORM's pluralisation rules.
+func (Alert) TableName() string { return "alerts" }
