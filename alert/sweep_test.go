@@ -17,7 +17,7 @@ import (
 
 	"monitor/alert"
 	"monitor/api"
-	"monitor/config"
+	"monitor/command"
 	"monitor/fleet"
 	"monitor/internal/testenv"
 	"monitor/model"
@@ -276,19 +276,21 @@ func TestNoFalseOfflineWhileWorkersPaused(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	cfg := config.Default()
 	queue := asynq.NewClient(e.rdb.Opt())
 	defer func() {
 		if err := queue.Close(); err != nil {
 			t.Error(err)
 		}
 	}()
-	srv := api.New(cfg, testenv.Logger(t), queue, e.rdb.Opt(), e.rdb.Client, e.db)
-	defer func() {
-		if err := srv.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
+	cmds, err := command.New(e.db, e.fl, command.Options{Logger: testenv.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Options{Logger: testenv.Logger(t), Enqueuer: queue, Fleet: e.fl, Commands: cmds, DB: e.db,
+		Redis: e.rdb.Client, Monitoring: http.NotFoundHandler(), OperatorToken: "sweep-test-operator-token", LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The devices report through the API while the ingest queue is paused.
 	for i, sn := range []string{"D1", "D2", "D3", "D4", "D5"} {
 		if i == 1 {

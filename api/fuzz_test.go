@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"monitor/model"
 	"net/url"
 	"slices"
 	"strconv"
@@ -38,7 +39,7 @@ func FuzzDeviceQuery(f *testing.F) {
 			t.Fatalf("state %q accepted", dq.state)
 		}
 		for _, s := range []string{dq.city, dq.typ} {
-			if len(s) > maxCityLen || checkText("x", s, maxCityLen) != nil {
+			if len(s) > model.MaxCityLen || model.CheckText("x", s, model.MaxCityLen) != nil {
 				t.Fatalf("filter %q accepted", s)
 			}
 		}
@@ -47,7 +48,7 @@ func FuzzDeviceQuery(f *testing.F) {
 			t.Fatalf("tenant %q read as %d (given: %v)", tenant, dq.tenant, dq.hasTenant)
 		}
 		if dq.after != "" {
-			if validSN(dq.after) != nil {
+			if model.ValidateSN(dq.after) != nil {
 				t.Fatalf("cursor gave invalid sn %q", dq.after)
 			}
 			if back, err := deviceCursor(encodeCursor(cursorDevices, dq.after)); err != nil || back != dq.after {

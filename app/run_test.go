@@ -17,8 +17,8 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"monitor/backend"
 	"monitor/internal/testenv"
-	"monitor/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -51,7 +51,7 @@ func startAll(t *testing.T, dir string) (addr string, stop func() error, stdout 
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"all"}, env, stdout, stderr) }()
+	go func() { done <- Run(ctx, []string{"all"}, env, stdout, stderr) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/healthz")
@@ -103,7 +103,7 @@ func postReport(t *testing.T, addr, body string) {
 
 func countRows(t *testing.T, dir string) int64 {
 	t.Helper()
-	db, err := gorm.Open(sqlite.Open(store.SQLiteDSN(filepath.Join(dir, "monitor.db"))), &gorm.Config{Logger: logger.Discard})
+	db, err := gorm.Open(sqlite.Open(backend.SQLiteDSN(filepath.Join(dir, "monitor.db"))), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func countRows(t *testing.T, dir string) int64 {
 func TestEmbeddedAllIngestsTheFixture(t *testing.T) {
 	dir := t.TempDir()
 	addr, stop, stdout := startAll(t, dir)
-	fixture, err := os.ReadFile("fixtures/status.json")
+	fixture, err := os.ReadFile("../fixtures/status.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,15 +165,15 @@ func TestEmbeddedShutdownWritesWhatWasAcknowledged(t *testing.T) {
 
 func TestRunRefusesBadConfigNamingTheKey(t *testing.T) {
 	var stderr bytes.Buffer
-	err := run(context.Background(), []string{"all"}, []string{"MONITOR_DEVICE_RATE=lots"}, &bytes.Buffer{}, &stderr)
+	err := Run(context.Background(), []string{"all"}, []string{"MONITOR_DEVICE_RATE=lots"}, &bytes.Buffer{}, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "MONITOR_DEVICE_RATE") || strings.Count(err.Error(), "\n") > 0 {
 		t.Fatalf("err = %v", err)
 	}
-	err = run(context.Background(), []string{"api"}, nil, &bytes.Buffer{}, &stderr)
+	err = Run(context.Background(), []string{"api"}, nil, &bytes.Buffer{}, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "MONITOR_REDIS_ADDR") {
 		t.Fatalf("api without Redis: err = %v", err)
 	}
-	if err := run(context.Background(), []string{"bogus"}, nil, &bytes.Buffer{}, &stderr); err == nil {
+	if err := Run(context.Background(), []string{"bogus"}, nil, &bytes.Buffer{}, &stderr); err == nil {
 		t.Fatal("unknown command accepted")
 	}
 }

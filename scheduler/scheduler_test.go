@@ -10,16 +10,15 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/goleak"
 
-	"monitor/config"
 	"monitor/internal/testenv"
 	"monitor/task"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func mustSchedule(t *testing.T, s string) config.Schedule {
+func mustSchedule(t *testing.T, s string) Schedule {
 	t.Helper()
-	sc, err := config.ParseSchedule(s)
+	sc, err := ParseSchedule(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +80,7 @@ func TestTwoSchedulersEnqueueEachTickOnce(t *testing.T) {
 	jobs := []Job{{Type: task.TypeSweep, Schedule: mustSchedule(t, "1s"), Timeout: time.Minute}}
 	var scheds []*asynq.Scheduler
 	for range 2 {
-		s, err := newScheduler(rdb.Opt(), time.UTC, jobs, testenv.Logger(t), time.Now)
+		s, err := New(rdb.Opt(), Options{Jobs: jobs, Logger: testenv.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,31 +124,5 @@ func TestTwoSchedulersEnqueueEachTickOnce(t *testing.T) {
 	slices.Sort(ids)
 	if len(slices.Compact(ids)) != len(infos) {
 		t.Fatalf("a tick was enqueued twice: %v", ids)
-	}
-}
-
-func TestJobsFromConfig(t *testing.T) {
-	cfg := config.Default()
-	cfg.LogPullEvery = "0 2 * * *"
-	cfg.LogPullSelect = "city=0371"
-	jobs, err := Jobs(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var types []string
-	for _, j := range jobs {
-		types = append(types, j.Type)
-		if j.Type == task.TypeLogPull && string(j.Payload) != "city=0371" {
-			t.Fatalf("log pull payload %q", j.Payload)
-		}
-	}
-	want := []string{task.TypeSweep, task.TypeCommandSync, task.TypeRetention, task.TypeLogPull}
-	if !slices.Equal(types, want) {
-		t.Fatalf("jobs %v, want %v", types, want)
-	}
-	cfg.SweepEvery = "every minute"
-	var ke *config.KeyError
-	if _, err := Jobs(cfg); !errors.As(err, &ke) || ke.Key != "MONITOR_SWEEP_EVERY" {
-		t.Fatalf("bad schedule: %v", err)
 	}
 }

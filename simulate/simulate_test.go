@@ -16,8 +16,10 @@ import (
 	"go.uber.org/goleak"
 
 	"monitor/api"
-	"monitor/config"
+	"monitor/command"
+	monitorfleet "monitor/fleet"
 	"monitor/internal/testenv"
+	"monitor/model"
 	"monitor/task"
 	"monitor/worker"
 )
@@ -39,7 +41,7 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	r, err := api.DecodeReport(body)
+	r, err := model.ParseReport(body)
 	if err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprintf(w, `{"code":400,"msg":%q}`, err.Error())
@@ -284,12 +286,11 @@ func TestEndToEndAgainstMonitor(t *testing.T) {
 	rds := testenv.NewRedis(t)
 	db := mysqlDB(t)
 	log := testenv.Logger(t)
-	cfg := config.Default()
-	cfg.GroupMaxDelay = 500 * time.Millisecond
-	cfg.GroupGracePeriod = time.Second
-	cfg.GroupMaxSize = 100
-
-	wsrv := worker.NewServer(rds.Opt(), cfg, log)
+	wsrv, err := worker.NewServer(rds.Opt(), worker.ServerOptions{GroupMaxDelay: 500 * time.Millisecond,
+		GroupGracePeriod: time.Second, GroupMaxSize: 100, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := asynq.NewServeMux()
 	mux.Handle(task.TypeStatusBatch, worker.NewBatchWriter(db.DB, log))
 	if err := wsrv.Start(mux); err != nil {
@@ -298,8 +299,16 @@ func TestEndToEndAgainstMonitor(t *testing.T) {
 	defer wsrv.Shutdown()
 	queue := asynq.NewClient(rds.Opt())
 	defer queue.Close()
-	apiSrv := api.New(cfg, log, queue, rds.Opt(), rds.Client, db.DB)
-	defer apiSrv.Close()
+	fl := monitorfleet.New(rds.Client, 30*time.Minute)
+	cmds, err := command.New(db.DB, fl, command.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiSrv, err := api.New(api.Options{Logger: log, Enqueuer: queue, Fleet: fl, Commands: cmds, DB: db.DB, Redis: rds.Client,
+		Monitoring: http.NotFoundHandler(), OperatorToken: "simulate-test-operator-token", LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(apiSrv.Handler())
 	defer srv.Close()
 

@@ -11,7 +11,6 @@ import (
 	"go.uber.org/goleak"
 	"gorm.io/gorm"
 
-	"monitor/config"
 	"monitor/internal/testenv"
 	"monitor/model"
 	"monitor/task"
@@ -192,14 +191,14 @@ func TestFailureMidBatchRollsBackAndRetries(t *testing.T) {
 func TestServerRetriesUntilDatabaseIsBack(t *testing.T) {
 	r := testenv.NewRedis(t)
 	db := testenv.NewDB(t).DB
-	cfg := config.Default()
-	cfg.GroupGracePeriod = time.Second
-	cfg.GroupMaxDelay = time.Second
-	cfg.ShutdownTimeout = 5 * time.Second
 	if err := db.Exec("ALTER TABLE tb_status RENAME TO tb_status_away").Error; err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(r.Opt(), cfg, testenv.Logger(t))
+	srv, err := NewServer(r.Opt(), ServerOptions{GroupGracePeriod: time.Second, GroupMaxDelay: time.Second,
+		ShutdownTimeout: 5 * time.Second, Logger: testenv.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := asynq.NewServeMux()
 	mux.Handle(task.TypeStatusBatch, NewBatchWriter(db, testenv.Logger(t)))
 	if err := srv.Start(mux); err != nil {
@@ -211,7 +210,7 @@ func TestServerRetriesUntilDatabaseIsBack(t *testing.T) {
 	const n = 50
 	for i := range n {
 		rep := report(fmt.Sprintf("R%03d", i), "10:00:00", time.Now())
-		if _, err := client.Enqueue(task.NewStatusReportTask(&rep, cfg.IngestGroups)); err != nil {
+		if _, err := client.Enqueue(task.NewStatusReportTask(&rep, 16)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -243,15 +242,15 @@ func TestRetrySpansAnHourLongOutage(t *testing.T) {
 		n := BatchMaxRetry(d)
 		var shortest time.Duration
 		for i := range n {
-			shortest += batchDelay(i) / 2
+			shortest += backoff(i) / 2
 		}
 		if shortest < d {
 			t.Errorf("BatchMaxRetry(%v) = %d retries spanning at least %v only", d, n, shortest)
 		}
 	}
 	for n := range 100 {
-		if d := RetryDelay(n, nil, nil); d <= 0 || d > maxBatchDelay {
-			t.Fatalf("RetryDelay(%d) = %v", n, d)
+		if d := TaskRetryDelay(n, nil, nil); d <= 0 || d > maxRetryDelay {
+			t.Fatalf("TaskRetryDelay(%d) = %v", n, d)
 		}
 	}
 }
