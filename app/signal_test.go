@@ -19,7 +19,8 @@ import (
 // role exits cleanly on SIGTERM: asynq's Run would install its own signal handling, so a
 // process mixing it with an HTTP server could ignore the signal.
 func TestSIGTERMStopsEveryRole(t *testing.T) {
-	if testing.Short() {
+	// -short leaves out the build, except under MONITOR_TEST_REAL=1, which runs everything.
+	if testing.Short() && !testenv.Real() {
 		t.Skip("builds the binary")
 	}
 	bin := filepath.Join(t.TempDir(), "monitor")
@@ -33,7 +34,7 @@ func TestSIGTERMStopsEveryRole(t *testing.T) {
 	for _, role := range []string{"all", "api", "worker", "scheduler"} {
 		t.Run(role, func(t *testing.T) {
 			if db.DSN == "" && role != "all" {
-				t.Skip("separate roles need a real MySQL")
+				testenv.Missing(t, "separate roles need a real MySQL")
 			}
 			addr, metricsAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 			cmd := exec.Command(bin, role)
