@@ -14,15 +14,54 @@ func Tables() []any {
 	return []any{&Status{}, &Device{}, &Alert{}, &Command{}, &Log{}}
 }
 
-// Migrate creates or upgrades every table.
+// collation is the collation of every table and text column on MySQL. It is binary:
+// sn is case-sensitive ("ab12" and "AB12" are two devices, not one report stored once),
+// and the database orders strings as Go does.
+const collation = "utf8mb4_bin"
+
+// Migrate creates or upgrades every table. On MySQL it also converts tables that an
+// older version created with another collation, so an upgraded deployment stops
+// merging devices whose sn differ only in case.
 func Migrate(db *gorm.DB) error {
-	if db.Dialector.Name() == "mysql" {
-		// A binary collation: sn is case-sensitive ("ab12" and "AB12" are two devices, not
-		// one report stored once), and the database orders strings as Go does.
-		db = db.Set("gorm:table_options", "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+	mysql := db.Dialector.Name() == "mysql"
+	if mysql {
+		db = db.Set("gorm:table_options", "DEFAULT CHARSET=utf8mb4 COLLATE="+collation)
 	}
 	if err := db.AutoMigrate(Tables()...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if mysql {
+		return convertCollation(db)
+	}
+	return nil
+}
+
+// convertCollation rewrites every table of the schema whose default collation, or
+// that of any of its text columns, is not the binary one. Converting can never create a
+// duplicate: the binary collation tells more strings apart, never fewer.
+func convertCollation(db *gorm.DB) error {
+	for _, t := range Tables() {
+		stmt := &gorm.Statement{DB: db}
+		if err := stmt.Parse(t); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		table := stmt.Schema.Table
+		var stale int64
+		err := db.Raw(`SELECT
+			(SELECT COUNT(*) FROM information_schema.TABLES
+			  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND TABLE_COLLATION <> ?) +
+			(SELECT COUNT(*) FROM information_schema.COLUMNS
+			  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLLATION_NAME IS NOT NULL AND COLLATION_NAME <> ?)`,
+			table, collation, table, collation).Scan(&stale).Error
+		if err != nil {
+			return fmt.Errorf("migrate: collation of %s: %w", table, err)
+		}
+		if stale == 0 {
+			continue
+		}
+		if err := db.Exec("ALTER TABLE `" + table + "` CONVERT TO CHARACTER SET utf8mb4 COLLATE " + collation).Error; err != nil {
+			return fmt.Errorf("migrate: convert %s to %s: %w", table, collation, err)
+		}
 	}
 	return nil
 }
