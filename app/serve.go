@@ -49,17 +49,17 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 		}
 	}()
 	if r.api() {
-		if ls.http, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		if ls.http, err = listen("tcp", cfg.HTTPAddr); err != nil {
 			return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 		}
 	}
 	if cfg.PprofAddr != "" {
-		if ls.pprof, err = net.Listen("tcp", cfg.PprofAddr); err != nil {
+		if ls.pprof, err = listen("tcp", cfg.PprofAddr); err != nil {
 			return fmt.Errorf("listen pprof %s: %w", cfg.PprofAddr, err)
 		}
 	}
 	if cfg.MetricsAddr != "" && !r.api() {
-		if ls.metrics, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+		if ls.metrics, err = listen("tcp", cfg.MetricsAddr); err != nil {
 			return fmt.Errorf("listen metrics %s: %w", cfg.MetricsAddr, err)
 		}
 	}
@@ -145,6 +145,9 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 		return err
 	}
 }
+
+// listen binds a listener; tests replace it to reach the listeners of a running process.
+var listen = net.Listen
 
 // listeners are the sockets bound at start-up that no server owns yet.
 type listeners struct{ http, pprof, metrics net.Listener }
