@@ -29,9 +29,9 @@ func BenchmarkSweep(b *testing.B) {
 	ctx := context.Background()
 	rdb := testenv.NewRedis(b)
 	db := testenv.NewDB(b).DB
-	queue := asynq.NewClient(rdb.Opt())
+	enqueuer := asynq.NewClient(rdb.Opt())
 	defer func() {
-		if err := queue.Close(); err != nil {
+		if err := enqueuer.Close(); err != nil {
 			b.Error(err)
 		}
 	}()
@@ -68,7 +68,7 @@ func BenchmarkSweep(b *testing.B) {
 		if opt.Now == nil {
 			opt.Now = func() time.Time { return now }
 		}
-		s, err := alert.NewSweeper(db, fl, queue, opt)
+		s, err := alert.NewSweeper(db, fl, enqueuer, opt)
 		if err != nil {
 			b.Fatal(err)
 		}

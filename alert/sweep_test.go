@@ -29,21 +29,21 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const offlineAfter = 30 * time.Minute
 
 type env struct {
-	rdb   *testenv.Redis
-	db    *gorm.DB
-	fl    *fleet.Fleet
-	queue *asynq.Client
-	sw    *alert.Sweeper
-	now   time.Time
+	rdb      *testenv.Redis
+	db       *gorm.DB
+	fl       *fleet.Fleet
+	enqueuer *asynq.Client
+	sw       *alert.Sweeper
+	now      time.Time
 }
 
 func newEnv(t *testing.T, opt alert.Options) *env {
 	t.Helper()
 	e := &env{rdb: testenv.NewRedis(t), db: testenv.NewDB(t).DB}
 	e.fl = fleet.New(e.rdb.Client, offlineAfter)
-	e.queue = asynq.NewClient(e.rdb.Opt())
+	e.enqueuer = asynq.NewClient(e.rdb.Opt())
 	t.Cleanup(func() {
-		if err := e.queue.Close(); err != nil {
+		if err := e.enqueuer.Close(); err != nil {
 			t.Error(err)
 		}
 	})
@@ -53,7 +53,7 @@ func newEnv(t *testing.T, opt alert.Options) *env {
 	e.now = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	opt.Logger = testenv.Logger(t)
 	opt.Now = func() time.Time { return e.now }
-	sw, err := alert.NewSweeper(e.db, e.fl, e.queue, opt)
+	sw, err := alert.NewSweeper(e.db, e.fl, e.enqueuer, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,9 +276,9 @@ func TestNoFalseOfflineWhileWorkersPaused(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	queue := asynq.NewClient(e.rdb.Opt())
+	enqueuer := asynq.NewClient(e.rdb.Opt())
 	defer func() {
-		if err := queue.Close(); err != nil {
+		if err := enqueuer.Close(); err != nil {
 			t.Error(err)
 		}
 	}()
@@ -286,7 +286,7 @@ func TestNoFalseOfflineWhileWorkersPaused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Options{Logger: testenv.Logger(t), Enqueuer: queue, Fleet: e.fl, Commands: cmds, DB: e.db,
+	srv, err := api.New(api.Options{Logger: testenv.Logger(t), Enqueuer: enqueuer, Fleet: e.fl, Commands: cmds, DB: e.db,
 		Redis: e.rdb.Client, Monitoring: http.NotFoundHandler(), OperatorToken: "sweep-test-operator-token", LogDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -524,14 +524,14 @@ func TestWebhookFailureRetriesThenArchives(t *testing.T) {
 			hook := httptest.NewServer(rcv)
 			defer hook.Close()
 			rdb := testenv.NewRedis(t)
-			queue := asynq.NewClient(rdb.Opt())
+			enqueuer := asynq.NewClient(rdb.Opt())
 			defer func() {
-				if err := queue.Close(); err != nil {
+				if err := enqueuer.Close(); err != nil {
 					t.Error(err)
 				}
 			}()
 			body := `{"status":"firing","alerts":[{"kind":"device_offline","sn":"A"}]}`
-			if _, err := queue.Enqueue(task.NewAlertNotifyTask([]byte(body))); err != nil {
+			if _, err := enqueuer.Enqueue(task.NewAlertNotifyTask([]byte(body))); err != nil {
 				t.Fatal(err)
 			}
 			insp := asynq.NewInspector(rdb.Opt())

@@ -297,14 +297,14 @@ func TestEndToEndAgainstMonitor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wsrv.Shutdown()
-	queue := asynq.NewClient(rds.Opt())
-	defer queue.Close()
+	enqueuer := asynq.NewClient(rds.Opt())
+	defer enqueuer.Close()
 	fl := monitorfleet.New(rds.Client, 30*time.Minute)
 	cmds, err := command.New(db.DB, fl, command.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiSrv, err := api.New(api.Options{Logger: log, Enqueuer: queue, Fleet: fl, Commands: cmds, DB: db.DB, Redis: rds.Client,
+	apiSrv, err := api.New(api.Options{Logger: log, Enqueuer: enqueuer, Fleet: fl, Commands: cmds, DB: db.DB, Redis: rds.Client,
 		Monitoring: http.NotFoundHandler(), OperatorToken: "simulate-test-operator-token", LogDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
