@@ -1,13 +1,10 @@
 package task
 
 import (
-	"bytes"
 	"errors"
 	"monitor/model"
 	"testing"
 	"time"
-
-	"github.com/hibiken/asynq"
 )
 
 func TestReportRoundTrip(t *testing.T) {
@@ -37,21 +34,6 @@ func TestDecodeReportRejectsGarbage(t *testing.T) {
 		if _, _, err := DecodeReport(b); !errors.Is(err, ErrBadPayload) {
 			t.Errorf("%s: err = %v, want ErrBadPayload", name, err)
 		}
-	}
-}
-
-func TestBatchFraming(t *testing.T) {
-	tasks := []*asynq.Task{asynq.NewTask(TypeStatusReport, []byte("one")), asynq.NewTask(TypeStatusReport, []byte("two!"))}
-	batch := NewStatusBatchTask(tasks)
-	var got [][]byte
-	if err := SplitBatch(batch.Payload(), func(b []byte) { got = append(got, b) }); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || !bytes.Equal(got[0], []byte("one")) || !bytes.Equal(got[1], []byte("two!")) {
-		t.Fatalf("items = %q", got)
-	}
-	if err := SplitBatch(batch.Payload()[:5], func([]byte) {}); !errors.Is(err, ErrBadPayload) {
-		t.Fatalf("truncated batch: err = %v", err)
 	}
 }
 
