@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,36 +16,36 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"monitor/config"
+	"monitor/model"
 )
 
 func TestBodyLimitOnEveryRoute(t *testing.T) {
-	e := newEnv(t, nil)
+	h := newHarness(t)
 	big := strings.Repeat("x", 2<<20)
-	for _, r := range e.srv.echo.Routes() {
+	for _, r := range h.srv.echo.Routes() {
 		if r.Method == echo.RouteNotFound || r.Method == http.MethodGet || r.Method == http.MethodHead ||
 			r.Path == "/open/logUpload" { // the log upload has its own, larger limit
 			continue
 		}
 		path := strings.NewReplacer(":sn", "A1", ":id", "1", "*", "api/queues/ingest:pause").Replace(r.Path)
-		rec := e.do(r.Method, path, big, "Authorization", "Bearer "+testToken, "Content-Type", "application/json")
+		rec := h.do(r.Method, path, big, "Authorization", "Bearer "+testToken, "Content-Type", "application/json")
 		if rec.Code != http.StatusRequestEntityTooLarge {
 			t.Errorf("%s %s with 2 MiB: %d %.100s", r.Method, r.Path, rec.Code, rec.Body)
 		}
 	}
 	// The terminal route's own limit is 64 KiB.
-	rec := e.postReport(`{"sn":"A","pad":"` + strings.Repeat("x", 64<<10) + `"}`)
+	rec := h.postReport(`{"sn":"A","pad":"` + strings.Repeat("x", 64<<10) + `"}`)
 	wantError(t, rec, http.StatusRequestEntityTooLarge, "limit")
 	// A GET with a body is cut off too, whatever the handler does with it.
-	rec = e.do(http.MethodGet, "/api/v1/devices", big, "Authorization", "Bearer "+testToken)
+	rec = h.do(http.MethodGet, "/api/v1/devices", big, "Authorization", "Bearer "+testToken)
 	if rec.Code != http.StatusOK && rec.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("GET with a body: %d", rec.Code)
 	}
 }
 
 func TestHTTPServerTimeouts(t *testing.T) {
-	e := newEnv(t, nil)
-	hs := e.srv.HTTPServer()
+	h := newHarness(t)
+	hs := h.srv.HTTPServer("")
 	if hs.ReadHeaderTimeout <= 0 || hs.ReadTimeout <= 0 || hs.WriteTimeout <= 0 || hs.IdleTimeout <= 0 || hs.MaxHeaderBytes <= 0 {
 		t.Fatalf("timeouts missing: %+v", hs)
 	}
@@ -55,8 +54,8 @@ func TestHTTPServerTimeouts(t *testing.T) {
 // TestSlowClientIsCutOff opens a connection that never finishes its headers: the server
 // closes it after ReadHeaderTimeout (shortened here), while a normal client is served.
 func TestSlowClientIsCutOff(t *testing.T) {
-	e := newEnv(t, nil)
-	hs := e.srv.HTTPServer()
+	h := newHarness(t)
+	hs := h.srv.HTTPServer("")
 	hs.ReadHeaderTimeout = 300 * time.Millisecond
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -109,15 +108,15 @@ func TestSlowClientIsCutOff(t *testing.T) {
 }
 
 func TestPanicAnswersJSON500WithRequestID(t *testing.T) {
-	e := newEnv(t, nil)
-	e.srv.echo.GET("/boom", func(echo.Context) error { panic("kaboom") })
-	rec := e.do(http.MethodGet, "/boom", "")
+	h := newHarness(t)
+	h.srv.echo.GET("/boom", func(echo.Context) error { panic("kaboom") })
+	rec := h.do(http.MethodGet, "/boom", "")
 	wantError(t, rec, http.StatusInternalServerError, "internal error")
 	if strings.Contains(rec.Body.String(), "kaboom") {
 		t.Fatalf("the panic leaked to the client: %s", rec.Body)
 	}
 	id := rec.Header().Get(echo.HeaderXRequestID)
-	logs := e.logs.String()
+	logs := h.logs.String()
 	if id == "" || !strings.Contains(logs, "request_id="+id) {
 		t.Fatalf("request id %q not in the logs:\n%s", id, logs)
 	}
@@ -125,13 +124,12 @@ func TestPanicAnswersJSON500WithRequestID(t *testing.T) {
 		t.Fatalf("the log lacks the panic and its stack:\n%s", logs)
 	}
 	// The server goes on serving.
-	if rec := e.do(http.MethodGet, "/healthz", ""); rec.Code != http.StatusOK {
+	if rec := h.do(http.MethodGet, "/healthz", ""); rec.Code != http.StatusOK {
 		t.Fatalf("after the panic: %d", rec.Code)
 	}
 }
 
 func TestRequestIDOnResponsesAndErrorLogs(t *testing.T) {
-	e := newEnv(t, nil)
 	// A database that refuses connections: the handler fails with a 503 and logs why.
 	down, err := gorm.Open(gormmysql.New(gormmysql.Config{DSN: "root@tcp(127.0.0.1:1)/x?timeout=1s", SkipInitializeWithVersion: true}),
 		&gorm.Config{Logger: logger.Discard, DisableAutomaticPing: true})
@@ -147,24 +145,24 @@ func TestRequestIDOnResponsesAndErrorLogs(t *testing.T) {
 			t.Errorf("close: %v", err)
 		}
 	})
-	e.srv.db = down
+	h := newHarness(t, func(o *Options) { o.DB = down })
 
-	rec := e.get("/api/v1/devices")
+	rec := h.get("/api/v1/devices")
 	wantError(t, rec, http.StatusServiceUnavailable, "database unavailable")
 	id := rec.Header().Get(echo.HeaderXRequestID)
-	if id == "" || !strings.Contains(e.logs.String(), "request_id="+id) {
-		t.Fatalf("request id %q not in the error log:\n%s", id, e.logs)
+	if id == "" || !strings.Contains(h.logs.String(), "request_id="+id) {
+		t.Fatalf("request id %q not in the error log:\n%s", id, h.logs)
 	}
 	if strings.Contains(rec.Body.String(), "127.0.0.1:1") {
 		t.Fatalf("the cause leaked to the client: %s", rec.Body)
 	}
 	// A client's own request id is kept, so a terminal or proxy can correlate.
-	rec = e.do(http.MethodGet, "/healthz", "", echo.HeaderXRequestID, "abc-123")
+	rec = h.do(http.MethodGet, "/healthz", "", echo.HeaderXRequestID, "abc-123")
 	if got := rec.Header().Get(echo.HeaderXRequestID); got != "abc-123" {
 		t.Fatalf("request id = %q", got)
 	}
 	for _, target := range []string{"/healthz", "/api/v1/devices"} {
-		if e.do(http.MethodGet, target, "").Header().Get(echo.HeaderXRequestID) == "" {
+		if h.do(http.MethodGet, target, "").Header().Get(echo.HeaderXRequestID) == "" {
 			t.Fatalf("%s: no request id", target)
 		}
 	}
@@ -173,8 +171,8 @@ func TestRequestIDOnResponsesAndErrorLogs(t *testing.T) {
 // TestLogsNeverContainSecrets exercises wrong and right operator tokens, wrong and right
 // device keys, failures and panics, then searches every log line and response for them.
 func TestLogsNeverContainSecrets(t *testing.T) {
-	e := newEnv(t, func(c *config.Config) { tenantKeys(c); c.DeviceRate, c.DeviceBurst = 0.001, 2 })
-	e.srv.echo.GET("/api/v1/boom", func(echo.Context) error { panic("kaboom") })
+	h := newHarness(t, func(o *Options) { tenantKeys(o); o.DeviceRate, o.DeviceBurst = 0.001, 2 })
+	h.srv.echo.GET("/api/v1/boom", func(echo.Context) error { panic("kaboom") })
 	var bodies strings.Builder
 	keep := func(rec interface {
 		Result() *http.Response
@@ -189,44 +187,30 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 			bodies.WriteString(k + ": " + strings.Join(vs, ",") + "\n")
 		}
 	}
-	for _, h := range []string{
+	for _, hdr := range []string{
 		"Bearer " + testToken, "Bearer " + testToken + "x", "Bearer " + testROToken + "x",
 		"Bearer " + keyTenant1, basic("op", testToken+"x"), basic(testToken, testToken+"y"),
 	} {
 		for _, target := range []string{"/api/v1/devices", "/api/v1/devices/NOPE", "/api/v1/boom", "/monitoring/api/queues", "/fleet"} {
-			keep(e.do(http.MethodGet, target, "", "Authorization", h))
+			keep(h.do(http.MethodGet, target, "", "Authorization", hdr))
 		}
-		keep(e.do(http.MethodPost, "/monitoring/api/queues/ingest:pause", "", "Authorization", h))
+		keep(h.do(http.MethodPost, "/monitoring/api/queues/ingest:pause", "", "Authorization", hdr))
 	}
 	for i, key := range []string{keyTenant1, keyTenant2, keyTenant1 + "x", "", testToken} {
 		for _, tenant := range []uint32{1, 2, 9} {
-			keep(e.postReport(report("S"+string(rune('A'+i)), tenant, int(tenant)), "X-Device-Key", key))
+			keep(h.postReport(report("S"+string(rune('A'+i)), tenant, int(tenant)), "X-Device-Key", key))
 		}
 	}
-	// Bad configuration is reported naming the key, never its secret value.
-	for _, env := range [][]string{
-		{"MONITOR_DEVICE_AUTH=tenant-key", "MONITOR_DEVICE_KEYS=1:" + keyTenant1 + ",x:" + keyTenant2},
-		{"MONITOR_DEVICE_AUTH=tenant-key", "MONITOR_DEVICE_KEYS=1:" + keyTenant1 + ",1:" + keyTenant2},
-		{"MONITOR_DEVICE_AUTH=tenant-key", "MONITOR_DEVICE_KEYS=" + keyTenant1},
-		{"MONITOR_OPERATOR_TOKEN=" + testToken, "MONITOR_READONLY_TOKEN=" + testToken},
-		{"MONITOR_OPERATOR_TOKEN=" + testToken[:10]},
-	} {
-		_, err := config.Load(os.DevNull, env)
-		if err == nil {
-			t.Fatalf("%v was accepted", env)
+	// Keys that do not parse are reported without the keys.
+	for _, keys := range []string{"1:" + keyTenant1 + ",x:" + keyTenant2, "1:" + keyTenant1 + ",1:" + keyTenant2, keyTenant1} {
+		if _, err := model.ParseTenantKeys(keys); err == nil {
+			t.Fatalf("keys %q parsed", keys)
+		} else {
+			bodies.WriteString(err.Error())
 		}
-		bodies.WriteString(err.Error())
-	}
-	// A server whose keys do not parse logs that, without the keys.
-	bad := config.Default()
-	bad.DeviceAuth, bad.DeviceKeys = "tenant-key", "1:"+keyTenant1+",x:"+keyTenant2
-	if _, err := newDeviceKeys(bad); err == nil {
-		t.Fatal("bad keys parsed")
-	} else {
-		bodies.WriteString(err.Error())
 	}
 
-	all := e.logs.String() + bodies.String()
+	all := h.logs.String() + bodies.String()
 	if !strings.Contains(all, "401") || !strings.Contains(all, "panic in handler") {
 		t.Fatalf("the exercise did not happen:\n%s", all)
 	}

@@ -1,4 +1,4 @@
-package api_test
+package api
 
 import (
 	"context"
@@ -9,13 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/hibiken/asynq"
-
-	"monitor/api"
-	"monitor/config"
-	"monitor/fleet"
-	"monitor/internal/testenv"
 )
 
 // BenchmarkStatusUploadCommands measures the report path (decode, validate, enqueue on
@@ -28,7 +21,6 @@ import (
 //	MONITOR_TEST_REAL=1 go test ./api -run '^$' -bench StatusUploadCommands -benchtime 2s -count 5
 func BenchmarkStatusUploadCommands(b *testing.B) {
 	const devices = 10_000
-	db := testenv.NewDB(b).DB
 	bodies := make([]string, devices)
 	for i := range bodies {
 		bodies[i] = fmt.Sprintf(`{"sn":"SN%06d","pos":"P1","city":"0371","id":"B503","unum1":3,"unum2":0,`+
@@ -38,27 +30,15 @@ func BenchmarkStatusUploadCommands(b *testing.B) {
 	// server returns the handler of an API on a Redis db of its own where pct% of the
 	// devices hold an open command.
 	server := func(b *testing.B, pct int) http.Handler {
-		rdb := testenv.NewRedis(b)
-		cfg := config.Default()
-		cfg.OperatorToken = operatorToken
-		queue := asynq.NewClient(rdb.Opt())
-		srv := api.New(cfg, testenv.Logger(b), queue, rdb.Opt(), rdb.Client, db)
-		b.Cleanup(func() {
-			if err := srv.Close(); err != nil {
-				b.Error(err)
-			}
-			if err := queue.Close(); err != nil {
-				b.Error(err)
-			}
-		})
+		h := newHarness(b)
 		open := map[string]uint64{}
 		for i := 0; i < devices*pct/100; i++ {
 			open[fmt.Sprintf("SN%06d", i*100/pct)] = uint64(i + 1)
 		}
-		if err := fleet.New(rdb.Client, cfg.OfflineAfter).SetOpen(context.Background(), open); err != nil {
+		if err := h.srv.opt.Fleet.SetOpen(context.Background(), open); err != nil {
 			b.Fatal(err)
 		}
-		return srv.Handler()
+		return h.srv.Handler()
 	}
 	post := func(h http.Handler, body string) (cmd bool, err error) {
 		req := httptest.NewRequest(http.MethodPost, "/open/statusUpload", strings.NewReader(body))
