@@ -17,8 +17,8 @@ import (
 	"monitor/model"
 )
 
-// seedFleet stores a fleet of 2 tenants in 3 places with known online/offline counts.
-func seedFleet(h *harness) {
+// seedFleetPage stores a fleet of 2 tenants in 3 places with known online/offline counts.
+func seedFleetPage(h *harness) {
 	now := time.Now()
 	gone := now.Add(-3 * time.Hour)
 	h.seedDevices(
@@ -31,9 +31,10 @@ func seedFleet(h *harness) {
 	)
 }
 
-// fleetCounts are the rows of the page's table: "tenant city" → online, offline, total.
+// placeRow matches a row of the page's table of places.
 var placeRow = regexp.MustCompile(`data-tenant="(\d+)" data-city="([^"]*)"><td>\d+</td><td>[^<]*</td><td class="n online">(\d+)</td><td class="n offline">(\d+)</td><td class="n">(\d+)</td>`)
 
+// placeCounts maps "tenant city" to "online/offline/total" for each row of the page.
 func placeCounts(html string) map[string]string {
 	out := map[string]string{}
 	for _, m := range placeRow.FindAllStringSubmatch(html, -1) {
@@ -63,7 +64,7 @@ func checkFleetPage(t *testing.T, html string) {
 
 func TestFleetPage(t *testing.T) {
 	h := newHarness(t)
-	seedFleet(h)
+	seedFleetPage(h)
 	rec := h.do(http.MethodGet, "/fleet", "", "Authorization", basic("op", testToken))
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 		t.Fatalf("fleet = %d %s", rec.Code, rec.Header())
@@ -84,7 +85,7 @@ func TestFleetPageEscapesDeviceText(t *testing.T) {
 
 func TestFleetPageShowsFiringAlerts(t *testing.T) {
 	h := newHarness(t)
-	seedFleet(h)
+	seedFleetPage(h)
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	alerts := []model.Alert{
 		{SN: "T1-ZZ-OFF1", Kind: model.AlertOffline, Tenant: 1, City: "0371", State: model.AlertFiring, StartsAt: at},
@@ -145,7 +146,7 @@ func browse(t *testing.T, bin, target, png string) string {
 func TestFleetPageInBrowser(t *testing.T) {
 	bin := chromium(t)
 	h := newHarness(t)
-	seedFleet(h)
+	seedFleetPage(h)
 	ts := h.serve()
 	u, err := url.Parse(ts.URL)
 	if err != nil {
