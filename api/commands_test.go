@@ -1,6 +1,7 @@
 package api
 
 import (
+	"monitor/model"
 	"net/http"
 	"testing"
 	"time"
@@ -56,9 +57,6 @@ func TestCommandRoutesAndReply(t *testing.T) {
 	if cmd.ID == 0 || cmd.SN != "A" || cmd.Type != "upload_logs" || cmd.State != "pending" {
 		t.Fatalf("created %+v", cmd)
 	}
-	if again := h.createCommand("A", http.StatusOK); again.ID != cmd.ID {
-		t.Fatalf("second POST returned %d, want the open command %d", again.ID, cmd.ID)
-	}
 	for _, tc := range []struct {
 		name, path, body string
 		operator         bool
@@ -111,5 +109,30 @@ func TestCommandRoutesAndReply(t *testing.T) {
 	// A cursor of another listing is refused.
 	if rec := h.send(http.MethodGet, "/api/v1/alerts?cursor="+p1.NextCursor, nil, bearer...); rec.Code != http.StatusBadRequest {
 		t.Errorf("commands cursor on alerts: %d, want 400", rec.Code)
+	}
+}
+
+// TestCreateCommandAgainIs201WithTheOpenCommand: creating a command is idempotent. A
+// second POST while the first command is open answers as the first did, 201 with the
+// command (the contract's id and state), and opens no second one.
+func TestCreateCommandAgainIs201WithTheOpenCommand(t *testing.T) {
+	h := newHarness(t)
+	h.seedABC()
+	first := h.createCommand("A", http.StatusCreated)
+	for range 2 {
+		rec := h.do(http.MethodPost, "/api/v1/devices/A/commands", `{"type":"upload_logs"}`, bearer...)
+		if rec.Code != http.StatusCreated {
+			t.Fatalf("POST while a command is open: %d %s, want 201", rec.Code, rec.Body)
+		}
+		if again := decode[cmdJSON](t, rec); again != first {
+			t.Fatalf("POST while a command is open returned %+v, want the open command %+v", again, first)
+		}
+	}
+	var n int64
+	if err := h.db.Model(&model.Command{}).Where("sn = ?", "A").Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d commands stored for A, want 1", n)
 	}
 }
