@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
 	"monitor/internal/redispipe"
@@ -292,5 +293,61 @@ func TestOKReplyIsTheEncodedReply(t *testing.T) {
 	}
 	if string(okReply) != string(want) {
 		t.Fatalf("okReply = %s, want %s", okReply, want)
+	}
+}
+
+// TestStatusUploadBodyLimitIsMaxBodyBytes: a report may be as large as MaxBodyBytes even
+// when that is over the 1 MiB limit of the other routes, and one byte more is a 413,
+// whether the body comes with a Content-Length or streamed without one (defect 4).
+func TestStatusUploadBodyLimitIsMaxBodyBytes(t *testing.T) {
+	const limit = 2 << 20
+	h := newHarness(t, func(o *Options) { o.MaxBodyBytes = limit })
+	// padded returns the fixture padded to size bytes with an unknown field, which the
+	// report's decoding ignores.
+	padded := func(size int) string {
+		const pre = `{"pad":"`
+		pad := size - len(fixture) - len(pre) - len(`",`) + len("{")
+		body := pre + strings.Repeat("x", pad) + `",` + fixture[1:]
+		if len(body) != size {
+			t.Fatalf("padded body has %d bytes, want %d", len(body), size)
+		}
+		return body
+	}
+	tests := []struct {
+		name     string
+		size     int
+		streamed bool
+		status   int
+	}{
+		{"1.5 MiB", 3 << 19, false, http.StatusOK},
+		{"1.5 MiB streamed", 3 << 19, true, http.StatusOK},
+		{"the limit", limit, false, http.StatusOK},
+		{"the limit streamed", limit, true, http.StatusOK},
+		{"a byte over the limit", limit + 1, false, http.StatusRequestEntityTooLarge},
+		{"a byte over the limit streamed", limit + 1, true, http.StatusRequestEntityTooLarge},
+		{"2.5 MiB", 5 << 19, false, http.StatusRequestEntityTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := h.sub(t)
+			var body io.Reader = strings.NewReader(padded(tt.size))
+			if tt.streamed {
+				body = io.MultiReader(body) // hides the length: no Content-Length
+			}
+			before := h.ingestSize()
+			rec := h.send(http.MethodPost, "/open/statusUpload", body, echo.HeaderContentType, echo.MIMEApplicationJSON)
+			want := before
+			if tt.status == http.StatusOK {
+				want++
+				if rec.Code != http.StatusOK || rec.Body.String() != string(okReply) {
+					t.Fatalf("status = %d %.200s, want 200 ok", rec.Code, rec.Body)
+				}
+			} else {
+				wantError(t, rec, tt.status, "over the limit")
+			}
+			if got := h.ingestSize(); got != want {
+				t.Fatalf("ingest queue went from %d to %d, want %d", before, got, want)
+			}
+		})
 	}
 }
