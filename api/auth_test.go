@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-
-	"monitor/config"
 )
 
 // publicRoutes are the routes meant to be reachable without operator credentials.
@@ -29,8 +27,8 @@ func basic(user, pass string) string {
 // not a terminal or health route answers 401 without and with wrong credentials, and
 // not 401 with the right ones.
 func TestEveryOperatorRouteNeedsCredentials(t *testing.T) {
-	e := newEnv(t, nil)
-	e.seedDevices(device("A1", 1, "0371", "B503", time.Now()))
+	h := newHarness(t)
+	h.seedDevices(device("A1", 1, "0371", "B503", time.Now()))
 	wrong := []struct{ name, header string }{
 		{"none", ""},
 		{"empty bearer", "Bearer "},
@@ -41,7 +39,7 @@ func TestEveryOperatorRouteNeedsCredentials(t *testing.T) {
 		{"token as basic user", basic(testToken, "")},
 	}
 	checked := 0
-	for _, r := range e.srv.echo.Routes() {
+	for _, r := range h.srv.echo.Routes() {
 		if publicRoutes[r.Path] || r.Method == echo.RouteNotFound {
 			continue
 		}
@@ -50,7 +48,7 @@ func TestEveryOperatorRouteNeedsCredentials(t *testing.T) {
 		checked++
 		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
 			for _, w := range wrong {
-				rec := e.do(r.Method, path, "", "Authorization", w.header)
+				rec := h.do(r.Method, path, "", "Authorization", w.header)
 				if rec.Code != http.StatusUnauthorized {
 					t.Fatalf("%s: status %d, want 401: %s", w.name, rec.Code, rec.Body)
 				}
@@ -64,16 +62,16 @@ func TestEveryOperatorRouteNeedsCredentials(t *testing.T) {
 			right := []string{"Bearer " + testToken, "bearer " + testToken}
 			if apiRoute {
 				// The API takes only Bearer; Basic is for browsers on the HTML pages.
-				if rec := e.do(r.Method, path, "", "Authorization", basic("op", testToken)); rec.Code != http.StatusUnauthorized {
+				if rec := h.do(r.Method, path, "", "Authorization", basic("op", testToken)); rec.Code != http.StatusUnauthorized {
 					t.Fatalf("basic on the API: status %d, want 401", rec.Code)
 				}
 			} else {
 				right = append(right, basic("op", testToken), basic("", testToken))
 			}
-			for _, h := range right {
-				rec := e.do(r.Method, path, "", "Authorization", h)
+			for _, hdr := range right {
+				rec := h.do(r.Method, path, "", "Authorization", hdr)
 				if rec.Code == http.StatusUnauthorized || rec.Code == http.StatusForbidden || rec.Code >= 500 {
-					t.Fatalf("%q: status %d: %s", h, rec.Code, rec.Body)
+					t.Fatalf("%q: status %d: %s", hdr, rec.Code, rec.Body)
 				}
 			}
 		})
@@ -83,84 +81,74 @@ func TestEveryOperatorRouteNeedsCredentials(t *testing.T) {
 	}
 	// Unknown paths under the operator prefixes reveal nothing without credentials.
 	for _, target := range []string{"/api/v1/nothing", "/api/v1"} {
-		wantError(t, e.do(http.MethodGet, target, ""), http.StatusUnauthorized, "operator credentials")
-		wantError(t, e.get(target), http.StatusNotFound, "Not Found")
+		wantError(t, h.do(http.MethodGet, target, ""), http.StatusUnauthorized, "operator credentials")
+		wantError(t, h.get(target), http.StatusNotFound, "Not Found")
 	}
 }
 
 func TestOperatorRoutesAnswerWithRightCredentials(t *testing.T) {
-	e := newEnv(t, nil)
-	e.seedDevices(device("A1", 1, "0371", "B503", time.Now()))
+	h := newHarness(t)
+	h.seedDevices(device("A1", 1, "0371", "B503", time.Now()))
 	for _, target := range []string{"/api/v1/devices", "/api/v1/devices/A1", "/api/v1/devices/A1/reports", "/api/v1/openapi.yaml", "/fleet"} {
-		if rec := e.get(target); rec.Code != http.StatusOK {
+		if rec := h.get(target); rec.Code != http.StatusOK {
 			t.Errorf("GET %s = %d %s", target, rec.Code, rec.Body)
 		}
 	}
-	rec := e.do(http.MethodGet, "/monitoring/", "", "Authorization", basic("op", testToken))
+	rec := h.do(http.MethodGet, "/monitoring/", "", "Authorization", basic("op", testToken))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "<div id=\"root\">") {
 		t.Fatalf("asynqmon with Basic: %d %.200s", rec.Code, rec.Body)
 	}
-	rec = e.do(http.MethodGet, "/monitoring/api/queues", "", "Authorization", "Bearer "+testToken)
+	rec = h.do(http.MethodGet, "/monitoring/api/queues", "", "Authorization", "Bearer "+testToken)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("asynqmon API with Bearer: %d %s", rec.Code, rec.Body)
 	}
 }
 
 func TestPublicRoutesNeedNoOperatorCredentials(t *testing.T) {
-	e := newEnv(t, nil)
+	h := newHarness(t)
 	for _, target := range []string{"/healthz", "/readyz", "/metrics"} {
-		if rec := e.do(http.MethodGet, target, ""); rec.Code != http.StatusOK {
+		if rec := h.do(http.MethodGet, target, ""); rec.Code != http.StatusOK {
 			t.Errorf("GET %s = %d %s", target, rec.Code, rec.Body)
 		}
 	}
-	if rec := e.postReport(fixture); rec.Code != http.StatusOK {
+	if rec := h.postReport(fixture); rec.Code != http.StatusOK {
 		t.Fatalf("statusUpload = %d %s", rec.Code, rec.Body)
 	}
 }
 
 func TestReadOnlyTokenOnlyReads(t *testing.T) {
-	e := newEnv(t, nil)
-	if rec := e.do(http.MethodGet, "/api/v1/devices", "", "Authorization", "Bearer "+testROToken); rec.Code != http.StatusOK {
+	h := newHarness(t)
+	if rec := h.do(http.MethodGet, "/api/v1/devices", "", "Authorization", "Bearer "+testROToken); rec.Code != http.StatusOK {
 		t.Fatalf("read-only GET = %d %s", rec.Code, rec.Body)
 	}
-	if rec := e.do(http.MethodGet, "/monitoring/api/queues", "", "Authorization", basic("ro", testROToken)); rec.Code != http.StatusOK {
+	if rec := h.do(http.MethodGet, "/monitoring/api/queues", "", "Authorization", basic("ro", testROToken)); rec.Code != http.StatusOK {
 		t.Fatalf("read-only asynqmon GET = %d %s", rec.Code, rec.Body)
 	}
 	// Asynqmon's read-only mode hides the buttons; the middleware refuses the calls too.
-	rec := e.do(http.MethodPost, "/monitoring/api/queues/ingest:pause", "", "Authorization", basic("ro", testROToken))
+	rec := h.do(http.MethodPost, "/monitoring/api/queues/ingest:pause", "", "Authorization", basic("ro", testROToken))
 	wantError(t, rec, http.StatusForbidden, "read-only")
-	rec = e.do(http.MethodDelete, "/monitoring/api/queues/ingest", "", "Authorization", "Bearer "+testROToken)
+	rec = h.do(http.MethodDelete, "/monitoring/api/queues/ingest", "", "Authorization", "Bearer "+testROToken)
 	wantError(t, rec, http.StatusForbidden, "read-only")
 }
 
-// TestEmptyTokenRefusesEverything guards the server itself: even if a config without a
-// token got through, no credential would open the operator routes.
+// TestNewRefusesNoOperatorToken: a server without an operator token is never built.
+func TestNewRefusesNoOperatorToken(t *testing.T) {
+	_, opt := prepareHarness(t, func(o *Options) { o.OperatorToken, o.ReadOnlyToken = "", "" })
+	if _, err := New(opt); err == nil || !strings.Contains(err.Error(), "no operator token") {
+		t.Fatalf("New without an operator token: err = %v", err)
+	}
+}
+
+// TestEmptyTokenRefusesEverything guards the server itself: even if its token were
+// emptied after New, no credential would open the operator routes.
 func TestEmptyTokenRefusesEverything(t *testing.T) {
-	e := newEnv(t, func(c *config.Config) { c.OperatorToken, c.ReadOnlyToken = "", "" })
-	for _, h := range []string{"", "Bearer ", "Bearer x", basic("", ""), basic("op", "")} {
+	h := newHarness(t)
+	h.srv.opt.OperatorToken, h.srv.opt.ReadOnlyToken = "", ""
+	for _, hdr := range []string{"", "Bearer ", "Bearer x", basic("", ""), basic("op", ""), "Bearer " + testToken, "Bearer " + testROToken} {
 		for _, target := range []string{"/api/v1/devices", "/monitoring/", "/fleet"} {
-			if rec := e.do(http.MethodGet, target, "", "Authorization", h); rec.Code != http.StatusUnauthorized {
-				t.Errorf("%s with %q = %d", target, h, rec.Code)
+			if rec := h.do(http.MethodGet, target, "", "Authorization", hdr); rec.Code != http.StatusUnauthorized {
+				t.Errorf("%s with %q = %d", target, hdr, rec.Code)
 			}
 		}
-	}
-}
-
-// TestStartupRefusesEmptyTokenWithExternalBackends: with a real Redis or MySQL the
-// configuration itself is refused, naming the key.
-func TestStartupRefusesEmptyTokenWithExternalBackends(t *testing.T) {
-	t.Chdir(t.TempDir())
-	for _, env := range [][]string{
-		{"MONITOR_REDIS_ADDR=127.0.0.1:6379"},
-		{"MONITOR_MYSQL_DSN=root@tcp(127.0.0.1:3306)/monitor"},
-		{"MONITOR_REDIS_ADDR=127.0.0.1:6379", "MONITOR_OPERATOR_TOKEN="},
-	} {
-		_, err := config.Load("", env)
-		if err == nil || !strings.HasPrefix(err.Error(), "MONITOR_OPERATOR_TOKEN:") {
-			t.Errorf("%v: err = %v, want MONITOR_OPERATOR_TOKEN refused", env, err)
-		}
-	}
-	if _, err := config.Load("", []string{"MONITOR_REDIS_ADDR=127.0.0.1:6379", "MONITOR_OPERATOR_TOKEN=" + testToken}); err != nil {
-		t.Fatalf("with a token: %v", err)
 	}
 }

@@ -18,9 +18,9 @@ type commandRequest struct {
 	Type string `json:"type"`
 }
 
-// createCommand opens a command for a device: 201 with the new command, or 200 with the
-// device's open command of that type when it has one (one open command per device and
-// type; asking twice is not an error).
+// createCommand opens a command for a device and answers 201 with it. Creating is
+// idempotent: when the device already has an open command of that type (one per device
+// and type), the answer is the same 201 with that command.
 func (s *Server) createCommand(c echo.Context) error {
 	sn := c.Param("sn")
 	if err := model.ValidateSN(sn); err != nil {
@@ -42,15 +42,11 @@ func (s *Server) createCommand(c echo.Context) error {
 	if !known {
 		return errorf(http.StatusNotFound, "sn: no device %s has reported", sn)
 	}
-	cmd, created, err := s.opt.Commands.Create(ctx, sn, req.Type, command.OriginOperator)
+	cmd, _, err := s.opt.Commands.Create(ctx, sn, req.Type, command.OriginOperator)
 	if err != nil {
 		return dbError("create command", err)
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return c.JSON(status, cmd)
+	return c.JSON(http.StatusCreated, cmd)
 }
 
 // knownDevice reports whether sn has reported: it is in the devices table, or its

@@ -10,8 +10,8 @@ import (
 // it: each must answer 503 with the generic message, never a 400 or a 500, and never
 // the driver's error text.
 func TestDatabaseOutageIsA503(t *testing.T) {
-	e := newEnv(t, nil)
-	sqlDB, err := e.db.DB()
+	h := newHarness(t)
+	sqlDB, err := h.db.DB()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestDatabaseOutageIsA503(t *testing.T) {
 		{http.MethodGet, "/fleet", ""},
 	} {
 		t.Run(tc.method+" "+tc.target, func(t *testing.T) {
-			rec := e.do(tc.method, tc.target, tc.body, auth...)
+			rec := h.do(tc.method, tc.target, tc.body, auth...)
 			if rec.Code != http.StatusServiceUnavailable {
 				t.Fatalf("status = %d %s, want 503", rec.Code, rec.Body)
 			}

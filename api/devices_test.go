@@ -8,15 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"monitor/config"
 	"monitor/model"
 )
 
 func TestListDevicesFilters(t *testing.T) {
-	e := newEnv(t, nil)
+	h := newHarness(t)
 	now := time.Now()
 	old := now.Add(-2 * time.Hour)
-	e.seedDevices(
+	h.seedDevices(
 		device("A1", 1, "0371", "B503", now),
 		device("A2", 1, "0371", "B503", old),
 		device("A3", 1, "0010", "C100", now),
@@ -40,8 +39,9 @@ func TestListDevicesFilters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
+			h := h.sub(t)
 			var got deviceList
-			e.getJSON("/api/v1/devices?"+tt.query, &got)
+			h.getJSON("/api/v1/devices?"+tt.query, &got)
 			var sns []string
 			for _, d := range got.Items {
 				sns = append(sns, d.SN)
@@ -60,27 +60,27 @@ func TestListDevicesFilters(t *testing.T) {
 }
 
 func TestGetDevice(t *testing.T) {
-	e := newEnv(t, nil)
+	h := newHarness(t)
 	seen := time.Date(2026, 11, 27, 8, 30, 0, 123456000, time.UTC)
-	e.seedDevices(device("1C2EB08D", 7, "0371", "B503", seen))
+	h.seedDevices(device("1C2EB08D", 7, "0371", "B503", seen))
 
 	var d deviceJSON
-	e.getJSON("/api/v1/devices/1C2EB08D", &d)
+	h.getJSON("/api/v1/devices/1C2EB08D", &d)
 	if d.SN != "1C2EB08D" || d.Tenant != 7 || d.City != "0371" || d.Type != "B503" || d.Online ||
 		!d.LastSeen.Equal(seen) || d.Report.Pos != "P1C2EB08D" || d.Report.Line != 101 ||
 		d.Report.NDate != "2026-11-27" || d.Report.NTime != "08:30:00" || d.Report.Type != "B503" {
 		t.Fatalf("device = %+v", d)
 	}
-	wantError(t, e.get("/api/v1/devices/NOPE"), http.StatusNotFound, "NOPE")
-	wantError(t, e.get("/api/v1/devices/NOPE/reports"), http.StatusNotFound, "NOPE")
-	wantError(t, e.get("/api/v1/devices/bad.sn"), http.StatusBadRequest, "sn:")
-	wantError(t, e.get("/api/v1/devices/"+url.PathEscape("x y")), http.StatusBadRequest, "sn:")
-	wantError(t, e.get("/api/v1/devices/1C2EB08D?x=1"), http.StatusBadRequest, `unknown query parameter "x"`)
+	wantError(t, h.get("/api/v1/devices/NOPE"), http.StatusNotFound, "NOPE")
+	wantError(t, h.get("/api/v1/devices/NOPE/reports"), http.StatusNotFound, "NOPE")
+	wantError(t, h.get("/api/v1/devices/bad.sn"), http.StatusBadRequest, "sn:")
+	wantError(t, h.get("/api/v1/devices/"+url.PathEscape("x y")), http.StatusBadRequest, "sn:")
+	wantError(t, h.get("/api/v1/devices/1C2EB08D?x=1"), http.StatusBadRequest, `unknown query parameter "x"`)
 }
 
 func TestQueryParamsAreValidated(t *testing.T) {
-	e := newEnv(t, nil)
-	e.seedDevices(device("A1", 1, "0371", "B503", time.Now()))
+	h := newHarness(t)
+	h.seedDevices(device("A1", 1, "0371", "B503", time.Now()))
 	tests := []struct{ target, param string }{
 		{"/api/v1/devices?state=asleep", "state:"},
 		{"/api/v1/devices?tenant=-1", "tenant:"},
@@ -104,20 +104,24 @@ func TestQueryParamsAreValidated(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
-			wantError(t, e.get(tt.target), http.StatusBadRequest, tt.param)
+			wantError(t, h.sub(t).get(tt.target), http.StatusBadRequest, tt.param)
 		})
 	}
 }
 
 func TestListReportsNewestFirstWithinRange(t *testing.T) {
-	e := newEnv(t, func(c *config.Config) { c.Timezone = "Asia/Shanghai" })
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(o *Options) { o.Location = shanghai })
 	newest := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	e.seedDevices(device("A1", 1, "0371", "B503", newest))
-	e.seedReports("A1", 180, newest) // 07:01 to 10:00
-	e.seedReports("B1", 5, newest)
+	h.seedDevices(device("A1", 1, "0371", "B503", newest))
+	h.seedReports("A1", 180, newest) // 07:01 to 10:00
+	h.seedReports("B1", 5, newest)
 
 	var all reportList
-	e.getJSON("/api/v1/devices/A1/reports?limit=1000", &all)
+	h.getJSON("/api/v1/devices/A1/reports?limit=1000", &all)
 	if len(all.Items) != 180 || all.NextCursor != "" {
 		t.Fatalf("got %d reports, cursor %q", len(all.Items), all.NextCursor)
 	}
@@ -131,28 +135,28 @@ func TestListReportsNewestFirstWithinRange(t *testing.T) {
 	}
 
 	var win reportList
-	e.getJSON("/api/v1/devices/A1/reports?from=2026-11-27T09:00:00Z&to=2026-11-27T09:30:00Z", &win)
+	h.getJSON("/api/v1/devices/A1/reports?from=2026-11-27T09:00:00Z&to=2026-11-27T09:30:00Z", &win)
 	if len(win.Items) != 30 || !win.Items[0].AcceptedAt.Equal(newest.Add(-31*time.Minute)) ||
 		!win.Items[29].AcceptedAt.Equal(newest.Add(-time.Hour)) {
 		t.Fatalf("window: %d reports, %v", len(win.Items), win.Items)
 	}
-	// Dates are days in MONITOR_TIMEZONE: 2026-11-27 in Shanghai ends at 16:00 UTC, the
+	// Dates are days in the server's Location: 2026-11-27 in Shanghai ends at 16:00 UTC, the
 	// 28th starts then.
 	var day reportList
-	e.getJSON("/api/v1/devices/A1/reports?from=2026-11-27&to=2026-11-27&limit=1000", &day)
+	h.getJSON("/api/v1/devices/A1/reports?from=2026-11-27&to=2026-11-27&limit=1000", &day)
 	if len(day.Items) != 180 {
 		t.Fatalf("whole day: %d reports", len(day.Items))
 	}
-	e.getJSON("/api/v1/devices/A1/reports?from=2026-11-28", &day)
+	h.getJSON("/api/v1/devices/A1/reports?from=2026-11-28", &day)
 	if len(day.Items) != 0 {
 		t.Fatalf("next day: %d reports", len(day.Items))
 	}
-	e.getJSON("/api/v1/devices/A1/reports?from=2026-11-27T17:30:00%2B08:00", &day)
+	h.getJSON("/api/v1/devices/A1/reports?from=2026-11-27T17:30:00%2B08:00", &day)
 	if len(day.Items) != 31 { // 09:30 to 10:00 UTC inclusive
 		t.Fatalf("from an offset time: %d reports", len(day.Items))
 	}
 	var none reportList
-	e.getJSON("/api/v1/devices/A1/reports?to=2026-11-26T23:59:59Z", &none)
+	h.getJSON("/api/v1/devices/A1/reports?to=2026-11-26T23:59:59Z", &none)
 	if len(none.Items) != 0 {
 		t.Fatalf("before the first report: %d reports", len(none.Items))
 	}
@@ -161,25 +165,25 @@ func TestListReportsNewestFirstWithinRange(t *testing.T) {
 // TestPaginationStableAcrossInserts pages through devices and reports while new ones
 // arrive: every original item appears exactly once and in order.
 func TestPaginationStableAcrossInserts(t *testing.T) {
-	e := newEnv(t, nil)
+	h := newHarness(t)
 	now := time.Now()
 	var want []string
 	for i := range 25 {
 		sn := fmt.Sprintf("M%03d", i*2)
 		want = append(want, sn)
-		e.seedDevices(device(sn, 1, "0371", "B503", now))
+		h.seedDevices(device(sn, 1, "0371", "B503", now))
 	}
 	var got []string
 	cursor, pages := "", 0
 	for {
 		var page deviceList
-		e.getJSON("/api/v1/devices?limit=10&cursor="+url.QueryEscape(cursor), &page)
+		h.getJSON("/api/v1/devices?limit=10&cursor="+url.QueryEscape(cursor), &page)
 		pages++
 		for _, d := range page.Items {
 			got = append(got, d.SN)
 		}
 		// New devices sort before, among and after the ones still to come.
-		e.seedDevices(device(fmt.Sprintf("A%03d", pages), 1, "0371", "B503", now),
+		h.seedDevices(device(fmt.Sprintf("A%03d", pages), 1, "0371", "B503", now),
 			device(fmt.Sprintf("M%03d", pages*20+1), 1, "0371", "B503", now),
 			device(fmt.Sprintf("Z%03d", pages), 1, "0371", "B503", now))
 		if page.NextCursor == "" {
@@ -198,19 +202,19 @@ func TestPaginationStableAcrossInserts(t *testing.T) {
 	}
 
 	newest := time.Now().UTC().Truncate(time.Second)
-	e.seedReports("M000", 25, newest)
+	h.seedReports("M000", 25, newest)
 	var seqs []uint64
 	var times []time.Time
 	cursor = ""
 	for {
 		var page reportList
-		e.getJSON("/api/v1/devices/M000/reports?limit=7&cursor="+url.QueryEscape(cursor), &page)
+		h.getJSON("/api/v1/devices/M000/reports?limit=7&cursor="+url.QueryEscape(cursor), &page)
 		for _, r := range page.Items {
 			seqs = append(seqs, r.Seq)
 			times = append(times, r.AcceptedAt)
 		}
 		// A newer report arrives between pages; it must not shift the pages still to come.
-		e.seedReports("M000", 1, newest.Add(time.Duration(len(seqs))*time.Minute))
+		h.seedReports("M000", 1, newest.Add(time.Duration(len(seqs))*time.Minute))
 		if page.NextCursor == "" {
 			break
 		}
@@ -229,10 +233,10 @@ func TestPaginationStableAcrossInserts(t *testing.T) {
 // TestInjectionStringsAreInert sends SQL-injection strings in every filter: they are
 // refused as invalid or match nothing, never a server error, and nothing changes.
 func TestInjectionStringsAreInert(t *testing.T) {
-	e := newEnv(t, nil)
+	h := newHarness(t)
 	now := time.Now()
-	e.seedDevices(device("A1", 1, "0371", "B503", now), device("A2", 2, "0010", "C100", now.Add(-time.Hour)))
-	e.seedReports("A1", 3, now)
+	h.seedDevices(device("A1", 1, "0371", "B503", now), device("A2", 2, "0010", "C100", now.Add(-time.Hour)))
+	h.seedReports("A1", 3, now)
 	attacks := []string{
 		`' OR '1'='1`, `" OR "1"="1`, `' OR 1=1 -- `, `1 OR 1=1`, `0371' OR '1'='1`,
 		`x'; DROP TABLE devices; --`, `%' OR '%'='`, `\' OR 1=1#`, `' UNION SELECT * FROM tb_status --`,
@@ -245,13 +249,13 @@ func TestInjectionStringsAreInert(t *testing.T) {
 		for _, name := range names {
 			for _, a := range attacks {
 				target := path + "?" + name + "=" + url.QueryEscape(a)
-				rec := e.get(target)
+				rec := h.get(target)
 				switch rec.Code {
 				case http.StatusBadRequest:
 					wantError(t, rec, http.StatusBadRequest, name+":")
 				case http.StatusOK:
 					var page deviceList
-					e.getJSON(target, &page)
+					h.getJSON(target, &page)
 					if len(page.Items) != 0 {
 						t.Errorf("%s returned %d devices", target, len(page.Items))
 					}
@@ -266,17 +270,17 @@ func TestInjectionStringsAreInert(t *testing.T) {
 	}
 	for _, a := range attacks {
 		for _, suffix := range []string{"", "/reports"} {
-			rec := e.get("/api/v1/devices/" + url.PathEscape(a) + suffix)
+			rec := h.get("/api/v1/devices/" + url.PathEscape(a) + suffix)
 			if rec.Code != http.StatusBadRequest && rec.Code != http.StatusNotFound {
 				t.Errorf("sn %q%s = %d %s", a, suffix, rec.Code, rec.Body)
 			}
 		}
 	}
 	var n int64
-	if err := e.db.Model(&model.Device{}).Count(&n).Error; err != nil || n != 2 {
+	if err := h.db.Model(&model.Device{}).Count(&n).Error; err != nil || n != 2 {
 		t.Fatalf("devices after the attacks: %d, %v", n, err)
 	}
-	if err := e.db.Model(&model.Status{}).Count(&n).Error; err != nil || n != 3 {
+	if err := h.db.Model(&model.Status{}).Count(&n).Error; err != nil || n != 3 {
 		t.Fatalf("reports after the attacks: %d, %v", n, err)
 	}
 }
@@ -284,7 +288,7 @@ func TestInjectionStringsAreInert(t *testing.T) {
 // BenchmarkFleetQueries measures the operator reads over a fleet of 100,000 devices, a
 // third of them offline: one page of the list, a filtered page, and the fleet page.
 func BenchmarkFleetQueries(b *testing.B) {
-	e := newEnv(b, nil)
+	h := newHarness(b)
 	now := time.Now()
 	devs := make([]model.Device, 0, 100_000)
 	for i := range 100_000 {
@@ -294,7 +298,7 @@ func BenchmarkFleetQueries(b *testing.B) {
 		}
 		devs = append(devs, device(fmt.Sprintf("D%06d", i), uint32(i%20), fmt.Sprintf("%04d", i%50), "B503", seen))
 	}
-	e.seedDevices(devs...)
+	h.seedDevices(devs...)
 	for _, target := range []string{
 		"/api/v1/devices?limit=1000",
 		"/api/v1/devices?state=offline&tenant=7&city=0007&limit=100",
@@ -302,8 +306,9 @@ func BenchmarkFleetQueries(b *testing.B) {
 		"/fleet",
 	} {
 		b.Run(target, func(b *testing.B) {
+			h := h.sub(b)
 			for b.Loop() {
-				if rec := e.do(http.MethodGet, target, "", "Authorization", "Bearer "+testToken); rec.Code != http.StatusOK {
+				if rec := h.do(http.MethodGet, target, "", bearer...); rec.Code != http.StatusOK {
 					b.Fatalf("%d %s", rec.Code, rec.Body)
 				}
 			}

@@ -69,9 +69,9 @@ func specRoute(method, path string) (string, string, bool) {
 // every route is documented and every documented operation is served.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	s := loadSpec(t)
-	e := newEnv(t, nil)
+	h := newHarness(t)
 	registered := map[string]bool{}
-	for _, r := range e.srv.echo.Routes() {
+	for _, r := range h.srv.echo.Routes() {
 		if p, m, ok := specRoute(r.Method, r.Path); ok {
 			registered[m+" "+p] = true
 		}
@@ -163,9 +163,9 @@ func TestOpenAPIIsConsistent(t *testing.T) {
 // TestOpenAPISchemasMatchResponses compares the documented fields with real responses.
 func TestOpenAPISchemasMatchResponses(t *testing.T) {
 	s := loadSpec(t)
-	e := newEnv(t, nil)
-	e.seedDevices(device("A1", 1, "0371", "B503", time.Now()))
-	e.seedReports("A1", 2, time.Now())
+	h := newHarness(t)
+	h.seedDevices(device("A1", 1, "0371", "B503", time.Now()))
+	h.seedReports("A1", 2, time.Now())
 
 	check := func(schema string, raw []byte) {
 		t.Helper()
@@ -189,20 +189,20 @@ func TestOpenAPISchemasMatchResponses(t *testing.T) {
 		}
 	}
 	var dev struct{ Items []json.RawMessage }
-	e.getJSON("/api/v1/devices", &dev)
-	check("DeviceList", e.get("/api/v1/devices").Body.Bytes())
+	h.getJSON("/api/v1/devices", &dev)
+	check("DeviceList", h.get("/api/v1/devices").Body.Bytes())
 	check("Device", dev.Items[0])
 	var d map[string]json.RawMessage
-	e.getJSON("/api/v1/devices/A1", &d)
+	h.getJSON("/api/v1/devices/A1", &d)
 	check("StatusReport", d["report"])
 	var hist struct{ Items []json.RawMessage }
-	e.getJSON("/api/v1/devices/A1/reports?limit=1", &hist)
-	check("ReportList", e.get("/api/v1/devices/A1/reports?limit=1").Body.Bytes())
+	h.getJSON("/api/v1/devices/A1/reports?limit=1", &hist)
+	check("ReportList", h.get("/api/v1/devices/A1/reports?limit=1").Body.Bytes())
 	check("HistoryItem", hist.Items[0])
-	check("Error", e.get("/api/v1/devices/NOPE").Body.Bytes())
-	check("StatusReply", e.postReport(fixture).Body.Bytes())
+	check("Error", h.get("/api/v1/devices/NOPE").Body.Bytes())
+	check("StatusReply", h.postReport(fixture).Body.Bytes())
 
-	rec := e.get("/api/v1/openapi.yaml")
+	rec := h.get("/api/v1/openapi.yaml")
 	if rec.Code != http.StatusOK || rec.Body.String() != string(openAPISpec) || !strings.Contains(rec.Header().Get("Content-Type"), "yaml") {
 		t.Fatalf("GET /api/v1/openapi.yaml = %d %s", rec.Code, rec.Header())
 	}

@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
 
+	"monitor/internal/redispipe"
 	"monitor/internal/testenv"
 	"monitor/model"
 	"monitor/task"
@@ -19,6 +23,7 @@ import (
 
 func TestStatusUploadRejectsBadInput(t *testing.T) {
 	h := newHarness(t)
+	url := h.serve().URL + "/open/statusUpload"
 	const jsonCT = "application/json"
 	tests := []struct {
 		name        string
@@ -44,7 +49,8 @@ func TestStatusUploadRejectsBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, body := h.post(t, "/open/statusUpload", tt.contentType, tt.body)
+			h := h.sub(t)
+			status, body := postHTTP(t, url, tt.contentType, tt.body)
 			if status != tt.status {
 				t.Fatalf("status = %d, want %d (%v)", status, tt.status, body)
 			}
@@ -52,10 +58,10 @@ func TestStatusUploadRejectsBadInput(t *testing.T) {
 			if code, _ := body["code"].(float64); code == 0 || !strings.Contains(msg, tt.field) {
 				t.Fatalf("body = %v, want a non-zero code and a msg naming %q", body, tt.field)
 			}
-			if n := h.queued(t); n != 0 {
+			if n := h.queued(); n != 0 {
 				t.Fatalf("a rejected report left %d keys in Redis", n)
 			}
-			if n := h.rows(t, "tb_status") + h.rows(t, "devices"); n != 0 {
+			if n := h.rows("tb_status") + h.rows("devices"); n != 0 {
 				t.Fatalf("a rejected report wrote %d rows", n)
 			}
 		})
@@ -64,8 +70,9 @@ func TestStatusUploadRejectsBadInput(t *testing.T) {
 
 func TestStatusUploadAcceptsAndEnqueues(t *testing.T) {
 	h := newHarness(t)
+	url := h.serve().URL + "/open/statusUpload"
 	for _, ct := range []string{"application/json", "application/json; charset=utf-8", ""} {
-		status, body := h.post(t, "/open/statusUpload", ct, fixture)
+		status, body := postHTTP(t, url, ct, fixture)
 		if status != http.StatusOK {
 			t.Fatalf("Content-Type %q: status = %d (%v)", ct, status, body)
 		}
@@ -76,10 +83,8 @@ func TestStatusUploadAcceptsAndEnqueues(t *testing.T) {
 			t.Fatalf("body = %v lacks cmdId", body)
 		}
 	}
-	insp := asynq.NewInspector(h.redis.Opt())
-	defer insp.Close()
-	group := task.Group("1C2EB08D", h.cfg.IngestGroups)
-	tasks, err := insp.ListAggregatingTasks(task.QueueIngest, group)
+	group := task.Group("1C2EB08D", h.srv.opt.IngestGroups)
+	tasks, err := h.inspector().ListAggregatingTasks(task.QueueIngest, group)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,31 +101,32 @@ func TestStatusUploadAcceptsAndEnqueues(t *testing.T) {
 }
 
 func TestStatusUploadAnswers503WhenRedisIsDown(t *testing.T) {
-	h := newHarness(t)
-	// The same server, but its queue client points at a Redis that is not there.
-	down := asynq.NewClient(asynq.RedisClientOpt{Addr: testenv.FreeAddr(t), DialTimeout: time.Second})
-	defer down.Close()
-	srv := New(h.cfg, testenv.Logger(t), down, h.redis.Opt(), h.redis.Client, h.db)
-	defer srv.Close()
-	req, err := http.NewRequest(http.MethodPost, "/open/statusUpload", strings.NewReader(fixture))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	rec := newRecorder()
-	srv.Handler().ServeHTTP(rec, req)
-	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"code":503`) {
-		t.Fatalf("status = %d, body = %s", rec.Code, rec.Body)
-	}
+	// The production enqueue path, pointed at a Redis that is not there.
+	down := redis.NewClient(&redis.Options{Addr: testenv.FreeAddr(t), DialTimeout: time.Second, MaxRetries: -1})
+	t.Cleanup(func() {
+		if err := down.Close(); err != nil {
+			t.Errorf("close client: %v", err)
+		}
+	})
+	h := newHarness(t, func(o *Options) { o.Enqueuer = asynq.NewClientFromRedisClient(redispipe.New(down)) })
+	rec := h.postReport(fixture)
+	wantError(t, rec, http.StatusServiceUnavailable, "queue unavailable")
 	if strings.Contains(rec.Body.String(), "127.0.0.1") {
 		t.Fatalf("the answer leaks internals: %s", rec.Body)
+	}
+	if n := h.queued(); n != 0 {
+		t.Fatalf("a refused report left %d keys in Redis", n)
 	}
 }
 
 // TestEndToEnd runs HTTP → Redis → aggregation → worker → database for the seed fixture.
 func TestEndToEnd(t *testing.T) {
 	h := newHarness(t)
-	srv := worker.NewServer(h.redis.Opt(), h.cfg, testenv.Logger(t))
+	url := h.serve().URL + "/open/statusUpload"
+	srv, err := worker.NewServer(h.rdb.ConnOpt, worker.ServerOptions{Logger: testenv.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := asynq.NewServeMux()
 	mux.Handle(task.TypeStatusBatch, worker.NewBatchWriter(h.db, testenv.Logger(t)))
 	if err := srv.Start(mux); err != nil {
@@ -130,31 +136,30 @@ func TestEndToEnd(t *testing.T) {
 
 	before := time.Now().UTC()
 	for range 2 { // the second is a terminal repeating the same report
-		if status, body := h.post(t, "/open/statusUpload", "application/json", fixture); status != http.StatusOK {
+		if status, body := postHTTP(t, url, "application/json", fixture); status != http.StatusOK {
 			t.Fatalf("status = %d (%v)", status, body)
 		}
 	}
 	later := withField("ntime", `"18:40:30"`)
 	later = strings.Replace(later, `"unum1":0`, `"unum1":5`, 1)
-	if status, body := h.post(t, "/open/statusUpload", "application/json", later); status != http.StatusOK {
+	if status, body := postHTTP(t, url, "application/json", later); status != http.StatusOK {
 		t.Fatalf("status = %d (%v)", status, body)
 	}
 	for i := range 20 { // other devices share the groups
 		other := withField("sn", fmt.Sprintf(`"OTHER%02d"`, i))
-		if status, _ := h.post(t, "/open/statusUpload", "application/json", other); status != http.StatusOK {
+		if status, _ := postHTTP(t, url, "application/json", other); status != http.StatusOK {
 			t.Fatalf("status = %d", status)
 		}
 	}
 	after := time.Now().UTC()
-	testenv.WaitFor(t, 30*time.Second, "22 rows", func() bool { return h.rows(t, "tb_status") >= 22 })
+	testenv.WaitFor(t, 30*time.Second, "22 rows", func() bool { return h.rows("tb_status") >= 22 })
 	// Give a wrongly duplicated batch the chance to land before counting.
-	insp := asynq.NewInspector(h.redis.Opt())
-	defer insp.Close()
+	insp := h.inspector()
 	testenv.WaitFor(t, 30*time.Second, "an idle queue", func() bool {
 		q, err := insp.GetQueueInfo(task.QueueIngest)
 		return err == nil && q.Pending+q.Active+q.Aggregating+q.Retry == 0
 	})
-	if n := h.rows(t, "tb_status"); n != 22 {
+	if n := h.rows("tb_status"); n != 22 {
 		t.Fatalf("tb_status has %d rows, want 22", n)
 	}
 
@@ -182,19 +187,20 @@ func TestEndToEnd(t *testing.T) {
 	if d.NTime != "18:40:30" || d.Unum1 != 5 || !d.LastSeen.Equal(rows[1].AcceptedAt) {
 		t.Fatalf("device = %+v, want the 18:40:30 report", d)
 	}
-	if n := h.rows(t, "devices"); n != 21 {
+	if n := h.rows("devices"); n != 21 {
 		t.Fatalf("devices = %d, want 21", n)
 	}
 }
 
 func TestHealthAndReadiness(t *testing.T) {
 	h := newHarness(t)
+	base := h.serve().URL
 	for _, path := range []string{"/healthz", "/readyz"} {
-		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, h.http.URL+path, nil)
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, base+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if status, body := do(t, req); status != http.StatusOK {
+		if status, body := doHTTP(t, req); status != http.StatusOK {
 			t.Fatalf("%s = %d %v", path, status, body)
 		}
 	}
@@ -206,11 +212,11 @@ func TestHealthAndReadiness(t *testing.T) {
 	if err := sqlDB.Close(); err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodGet, h.http.URL+"/readyz", nil)
+	req, err := http.NewRequest(http.MethodGet, base+"/readyz", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, body := do(t, req)
+	status, body := doHTTP(t, req)
 	if status != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz with the database closed = %d %v", status, body)
 	}
@@ -221,8 +227,11 @@ func TestHealthAndReadiness(t *testing.T) {
 
 func TestMonitoringNeedsOperatorToken(t *testing.T) {
 	h := newHarness(t)
-	get := func(path string, auth func(*http.Request)) (int, http.Header, string) {
-		req, err := http.NewRequest(http.MethodGet, h.http.URL+path, nil)
+	base := h.serve().URL
+	// get does not follow redirects, so a 401 is seen as such.
+	get := func(t *testing.T, path string, auth func(*http.Request)) (int, http.Header, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, base+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,12 +242,14 @@ func TestMonitoringNeedsOperatorToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var b strings.Builder
-		if _, err := fmt.Fprint(&b, readAll(t, resp)); err != nil {
+		body, err := io.ReadAll(resp.Body)
+		if cerr := resp.Body.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
-		return resp.StatusCode, resp.Header, b.String()
+		return resp.StatusCode, resp.Header, string(body)
 	}
 	tests := []struct {
 		name   string
@@ -256,7 +267,7 @@ func TestMonitoringNeedsOperatorToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, header, body := get(tt.path, tt.auth)
+			status, header, body := get(t, tt.path, tt.auth)
 			if status != tt.status {
 				t.Fatalf("status = %d, want %d: %s", status, tt.status, body)
 			}
@@ -282,5 +293,61 @@ func TestOKReplyIsTheEncodedReply(t *testing.T) {
 	}
 	if string(okReply) != string(want) {
 		t.Fatalf("okReply = %s, want %s", okReply, want)
+	}
+}
+
+// TestStatusUploadBodyLimitIsMaxBodyBytes: a report may be as large as MaxBodyBytes even
+// when that is over the 1 MiB limit of the other routes, and one byte more is a 413,
+// whether the body comes with a Content-Length or streamed without one (defect 4).
+func TestStatusUploadBodyLimitIsMaxBodyBytes(t *testing.T) {
+	const limit = 2 << 20
+	h := newHarness(t, func(o *Options) { o.MaxBodyBytes = limit })
+	// padded returns the fixture padded to size bytes with an unknown field, which the
+	// report's decoding ignores.
+	padded := func(size int) string {
+		const pre = `{"pad":"`
+		pad := size - len(fixture) - len(pre) - len(`",`) + len("{")
+		body := pre + strings.Repeat("x", pad) + `",` + fixture[1:]
+		if len(body) != size {
+			t.Fatalf("padded body has %d bytes, want %d", len(body), size)
+		}
+		return body
+	}
+	tests := []struct {
+		name     string
+		size     int
+		streamed bool
+		status   int
+	}{
+		{"1.5 MiB", 3 << 19, false, http.StatusOK},
+		{"1.5 MiB streamed", 3 << 19, true, http.StatusOK},
+		{"the limit", limit, false, http.StatusOK},
+		{"the limit streamed", limit, true, http.StatusOK},
+		{"a byte over the limit", limit + 1, false, http.StatusRequestEntityTooLarge},
+		{"a byte over the limit streamed", limit + 1, true, http.StatusRequestEntityTooLarge},
+		{"2.5 MiB", 5 << 19, false, http.StatusRequestEntityTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := h.sub(t)
+			var body io.Reader = strings.NewReader(padded(tt.size))
+			if tt.streamed {
+				body = io.MultiReader(body) // hides the length: no Content-Length
+			}
+			before := h.ingestSize()
+			rec := h.send(http.MethodPost, "/open/statusUpload", body, echo.HeaderContentType, echo.MIMEApplicationJSON)
+			want := before
+			if tt.status == http.StatusOK {
+				want++
+				if rec.Code != http.StatusOK || rec.Body.String() != string(okReply) {
+					t.Fatalf("status = %d %.200s, want 200 ok", rec.Code, rec.Body)
+				}
+			} else {
+				wantError(t, rec, tt.status, "over the limit")
+			}
+			if got := h.ingestSize(); got != want {
+				t.Fatalf("ingest queue went from %d to %d, want %d", before, got, want)
+			}
+		})
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"monitor/config"
+	"monitor/model"
 )
 
 const (
@@ -17,13 +17,13 @@ const (
 	keyTenant2 = "key-of-tenant-two-bbbb"
 )
 
-func tenantKeys(c *config.Config) {
-	c.DeviceAuth = "tenant-key"
-	c.DeviceKeys = "1:" + keyTenant1 + ", 2:" + keyTenant2
+// tenantKeys turns device auth on with a key for tenants 1 and 2.
+func tenantKeys(o *Options) {
+	o.DeviceKeys = model.TenantKeys{1: keyTenant1, 2: keyTenant2}
 }
 
 func TestDeviceKeyPerTenant(t *testing.T) {
-	e := newEnv(t, tenantKeys)
+	h := newHarness(t, tenantKeys)
 	tests := []struct {
 		name   string
 		tenant uint32
@@ -42,8 +42,9 @@ func TestDeviceKeyPerTenant(t *testing.T) {
 	accepted := 0
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := e.ingestSize()
-			rec := e.postReport(report(fmt.Sprintf("D%d", i), tt.tenant, i), "X-Device-Key", tt.key)
+			h := h.sub(t)
+			before := h.ingestSize()
+			rec := h.postReport(report(fmt.Sprintf("D%d", i), tt.tenant, i), "X-Device-Key", tt.key)
 			if tt.status == http.StatusOK {
 				accepted++
 				if rec.Code != http.StatusOK {
@@ -56,20 +57,20 @@ func TestDeviceKeyPerTenant(t *testing.T) {
 			if tt.status == http.StatusOK {
 				want++
 			}
-			if got := e.ingestSize(); got != want {
+			if got := h.ingestSize(); got != want {
 				t.Fatalf("ingest queue went from %d to %d, want %d", before, got, want)
 			}
 		})
 	}
-	if accepted != 2 || e.ingestSize() != 2 {
-		t.Fatalf("accepted %d, queued %d", accepted, e.ingestSize())
+	if accepted != 2 || h.ingestSize() != 2 {
+		t.Fatalf("accepted %d, queued %d", accepted, h.ingestSize())
 	}
 }
 
 func TestDeviceAuthOffAcceptsAnyKey(t *testing.T) {
-	e := newEnv(t, nil)
+	h := newHarness(t)
 	for _, key := range []string{"", "whatever"} {
-		if rec := e.postReport(report("D1", 5, len(key)), "X-Device-Key", key); rec.Code != http.StatusOK {
+		if rec := h.postReport(report("D1", 5, len(key)), "X-Device-Key", key); rec.Code != http.StatusOK {
 			t.Fatalf("key %q: %d %s", key, rec.Code, rec.Body)
 		}
 	}
@@ -78,51 +79,51 @@ func TestDeviceAuthOffAcceptsAnyKey(t *testing.T) {
 // TestFloodingDeviceIsLimitedOthersAreNot: the rate is so low that no token comes back
 // during the test, so the outcome does not depend on timing.
 func TestFloodingDeviceIsLimitedOthersAreNot(t *testing.T) {
-	e := newEnv(t, func(c *config.Config) { c.DeviceRate, c.DeviceBurst = 0.001, 3 })
+	h := newHarness(t, func(o *Options) { o.DeviceRate, o.DeviceBurst = 0.001, 3 })
 	for i := range 3 {
-		if rec := e.postReport(report("FLOOD", 0, i)); rec.Code != http.StatusOK {
+		if rec := h.postReport(report("FLOOD", 0, i)); rec.Code != http.StatusOK {
 			t.Fatalf("report %d within the burst: %d %s", i, rec.Code, rec.Body)
 		}
 	}
 	for i := 3; i < 6; i++ {
-		rec := e.postReport(report("FLOOD", 0, i))
+		rec := h.postReport(report("FLOOD", 0, i))
 		wantError(t, rec, http.StatusTooManyRequests, "sn FLOOD:")
 		secs, err := strconv.Atoi(rec.Header().Get("Retry-After"))
 		if err != nil || secs < 1 || secs > 1000 {
 			t.Fatalf("Retry-After = %q", rec.Header().Get("Retry-After"))
 		}
 	}
-	if rec := e.postReport(report("CALM", 0, 1)); rec.Code != http.StatusOK {
+	if rec := h.postReport(report("CALM", 0, 1)); rec.Code != http.StatusOK {
 		t.Fatalf("another device: %d %s", rec.Code, rec.Body)
 	}
-	if got := e.ingestSize(); got != 4 {
+	if got := h.ingestSize(); got != 4 {
 		t.Fatalf("queued %d reports, want the 3 of the burst and the other device's", got)
 	}
 	// Invalid reports are refused before the limiter and take no token from the device.
 	for i := range 5 {
 		bad := strings.Replace(report("CALM2", 0, i), "2021-08-07", "2021-02-30", 1)
-		wantError(t, e.postReport(bad), http.StatusBadRequest, "ndate")
+		wantError(t, h.postReport(bad), http.StatusBadRequest, "ndate")
 	}
-	if rec := e.postReport(report("CALM2", 0, 1)); rec.Code != http.StatusOK {
+	if rec := h.postReport(report("CALM2", 0, 1)); rec.Code != http.StatusOK {
 		t.Fatalf("a device whose invalid reports were refused: %d %s", rec.Code, rec.Body)
 	}
 }
 
 func TestDeviceAuthIsCheckedBeforeTheRateLimit(t *testing.T) {
-	e := newEnv(t, func(c *config.Config) { tenantKeys(c); c.DeviceRate, c.DeviceBurst = 0.001, 2 })
+	h := newHarness(t, func(o *Options) { tenantKeys(o); o.DeviceRate, o.DeviceBurst = 0.001, 2 })
 	// Someone without the key cannot use up a device's budget.
 	for i := range 10 {
-		wantError(t, e.postReport(report("VICTIM", 1, i), "X-Device-Key", "guess"), http.StatusUnauthorized, "not the key")
+		wantError(t, h.postReport(report("VICTIM", 1, i), "X-Device-Key", "guess"), http.StatusUnauthorized, "not the key")
 	}
-	if rec := e.postReport(report("VICTIM", 1, 20), "X-Device-Key", keyTenant1); rec.Code != http.StatusOK {
+	if rec := h.postReport(report("VICTIM", 1, 20), "X-Device-Key", keyTenant1); rec.Code != http.StatusOK {
 		t.Fatalf("the real device: %d %s", rec.Code, rec.Body)
 	}
 }
 
 // TestNormalCadenceIsNeverLimited replays a day of a terminal reporting every 3 minutes
-// with up to three quick retries per report, at the default limits.
+// with up to three quick retries per report, at the limits New defaults to.
 func TestNormalCadenceIsNeverLimited(t *testing.T) {
-	def := config.Default()
+	def := newHarness(t).srv.opt
 	l := newDeviceLimiter(def.DeviceRate, def.DeviceBurst)
 	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	for i := range 24 * 20 {
@@ -197,9 +198,9 @@ func TestLimiterMemoryStaysBounded(t *testing.T) {
 }
 
 func TestRateLimitErrorIsJSON(t *testing.T) {
-	e := newEnv(t, func(c *config.Config) { c.DeviceRate, c.DeviceBurst = 0.001, 1 })
-	e.postReport(report("ONE", 0, 1))
-	rec := e.postReport(report("ONE", 0, 2))
+	h := newHarness(t, func(o *Options) { o.DeviceRate, o.DeviceBurst = 0.001, 1 })
+	h.postReport(report("ONE", 0, 1))
+	rec := h.postReport(report("ONE", 0, 2))
 	var body map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusTooManyRequests ||
 		body["code"] != float64(429) || !strings.Contains(body["msg"].(string), "ONE") {

@@ -121,3 +121,49 @@ func TestFileErrors(t *testing.T) {
 		t.Fatalf("empty file: %v", err)
 	}
 }
+
+// TestExternalBackendsNeedAnOperatorToken: with a real Redis or MySQL the configuration
+// is refused without an operator token, naming the key, and accepted with one.
+func TestExternalBackendsNeedAnOperatorToken(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, env := range [][]string{
+		{"MONITOR_REDIS_ADDR=127.0.0.1:6379"},
+		{"MONITOR_MYSQL_DSN=root@tcp(127.0.0.1:3306)/monitor"},
+		{"MONITOR_REDIS_ADDR=127.0.0.1:6379", "MONITOR_OPERATOR_TOKEN="},
+	} {
+		_, err := Load("", env)
+		if err == nil || !strings.HasPrefix(err.Error(), "MONITOR_OPERATOR_TOKEN:") {
+			t.Errorf("%v: err = %v, want MONITOR_OPERATOR_TOKEN refused", env, err)
+		}
+	}
+	if _, err := Load("", []string{"MONITOR_REDIS_ADDR=127.0.0.1:6379", "MONITOR_OPERATOR_TOKEN=test-operator-token-0123456789"}); err != nil {
+		t.Fatalf("with a token: %v", err)
+	}
+}
+
+// TestKeyAndTokenErrorsNeverShowThem: a bad device key list or operator token is
+// reported naming its key, never its secret value.
+func TestKeyAndTokenErrorsNeverShowThem(t *testing.T) {
+	const (
+		token = "test-operator-token-0123456789"
+		key1  = "key-of-tenant-one-aaaa"
+		key2  = "key-of-tenant-two-bbbb"
+	)
+	for _, env := range [][]string{
+		{"MONITOR_DEVICE_AUTH=tenant-key", "MONITOR_DEVICE_KEYS=1:" + key1 + ",x:" + key2},
+		{"MONITOR_DEVICE_AUTH=tenant-key", "MONITOR_DEVICE_KEYS=1:" + key1 + ",1:" + key2},
+		{"MONITOR_DEVICE_AUTH=tenant-key", "MONITOR_DEVICE_KEYS=" + key1},
+		{"MONITOR_OPERATOR_TOKEN=" + token, "MONITOR_READONLY_TOKEN=" + token},
+		{"MONITOR_OPERATOR_TOKEN=" + token[:10]},
+	} {
+		_, err := Load(os.DevNull, env)
+		if err == nil {
+			t.Fatalf("%v was accepted", env)
+		}
+		for _, secret := range []string{token, key1, key2, token[:10]} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%v: the error shows %q: %v", env, secret, err)
+			}
+		}
+	}
+}

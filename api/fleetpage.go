@@ -15,15 +15,15 @@ import (
 )
 
 //go:embed web/fleet.html
-var webFS embed.FS
+var fleetPageFS embed.FS
 
-var fleetTemplate = template.Must(template.ParseFS(webFS, "web/fleet.html"))
+var fleetPageTemplate = template.Must(template.ParseFS(fleetPageFS, "web/fleet.html"))
 
-// maxFleetRows bounds the offline devices and alerts the page lists; counts are complete.
-const maxFleetRows = 500
+// maxFleetPageRows bounds the offline devices and alerts the page lists; counts are complete.
+const maxFleetPageRows = 500
 
-// fleetView is what the fleet page shows.
-type fleetView struct {
+// fleetPageView is what the fleet page shows.
+type fleetPageView struct {
 	Now                    time.Time
 	OfflineAfter           time.Duration
 	Total, Online, Offline int64
@@ -42,6 +42,7 @@ type placeCount struct {
 	Offline int64 `gorm:"-"`
 }
 
+// offlineDevice is one offline device as the page lists it.
 type offlineDevice struct {
 	SN       string
 	Tenant   uint32
@@ -66,7 +67,7 @@ func (s *Server) fleetPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	now := time.Now()
 	cutoff := now.UTC().Add(-s.opt.OfflineAfter)
-	v := fleetView{Now: now.In(s.opt.Location), OfflineAfter: s.opt.OfflineAfter}
+	v := fleetPageView{Now: now.In(s.opt.Location), OfflineAfter: s.opt.OfflineAfter}
 
 	err := s.opt.DB.WithContext(ctx).Model(&model.Device{}).
 		Select("tenant, city, SUM(CASE WHEN last_seen >= ? THEN 1 ELSE 0 END) AS online, COUNT(*) AS total", cutoff).
@@ -84,7 +85,7 @@ func (s *Server) fleetPage(c echo.Context) error {
 
 	var devs []model.Device
 	err = s.opt.DB.WithContext(ctx).Select("sn, tenant, city, tyid, last_seen").
-		Where("last_seen < ?", cutoff).Order("last_seen DESC").Limit(maxFleetRows).Find(&devs).Error
+		Where("last_seen < ?", cutoff).Order("last_seen DESC").Limit(maxFleetPageRows).Find(&devs).Error
 	if err != nil {
 		return dbError("list offline devices", err)
 	}
@@ -100,7 +101,7 @@ func (s *Server) fleetPage(c echo.Context) error {
 	}
 
 	var buf bytes.Buffer
-	if err := fleetTemplate.Execute(&buf, v); err != nil {
+	if err := fleetPageTemplate.Execute(&buf, v); err != nil {
 		return fmt.Errorf("render fleet page: %w", err)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -111,7 +112,7 @@ func (s *Server) fleetPage(c echo.Context) error {
 func (s *Server) firingAlerts(ctx context.Context) ([]firingAlert, error) {
 	var rows []model.Alert
 	err := s.opt.DB.WithContext(ctx).Where("state = ?", model.AlertFiring).
-		Order("starts_at DESC").Limit(maxFleetRows).Find(&rows).Error
+		Order("starts_at DESC").Limit(maxFleetPageRows).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("query alerts: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,11 +17,11 @@ import (
 	"monitor/model"
 )
 
-// seedFleet stores a fleet of 2 tenants in 3 places with known online/offline counts.
-func seedFleet(e *env) {
+// seedFleetPage stores a fleet of 2 tenants in 3 places with known online/offline counts.
+func seedFleetPage(h *harness) {
 	now := time.Now()
 	gone := now.Add(-3 * time.Hour)
-	e.seedDevices(
+	h.seedDevices(
 		device("T1-ZZ-ON1", 1, "0371", "B503", now),
 		device("T1-ZZ-ON2", 1, "0371", "B503", now.Add(-time.Minute)),
 		device("T1-ZZ-OFF1", 1, "0371", "B503", gone),
@@ -32,9 +31,10 @@ func seedFleet(e *env) {
 	)
 }
 
-// fleetCounts are the rows of the page's table: "tenant city" → online, offline, total.
+// placeRow matches a row of the page's table of places.
 var placeRow = regexp.MustCompile(`data-tenant="(\d+)" data-city="([^"]*)"><td>\d+</td><td>[^<]*</td><td class="n online">(\d+)</td><td class="n offline">(\d+)</td><td class="n">(\d+)</td>`)
 
+// placeCounts maps "tenant city" to "online/offline/total" for each row of the page.
 func placeCounts(html string) map[string]string {
 	out := map[string]string{}
 	for _, m := range placeRow.FindAllStringSubmatch(html, -1) {
@@ -63,9 +63,9 @@ func checkFleetPage(t *testing.T, html string) {
 }
 
 func TestFleetPage(t *testing.T) {
-	e := newEnv(t, nil)
-	seedFleet(e)
-	rec := e.do(http.MethodGet, "/fleet", "", "Authorization", basic("op", testToken))
+	h := newHarness(t)
+	seedFleetPage(h)
+	rec := h.do(http.MethodGet, "/fleet", "", "Authorization", basic("op", testToken))
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 		t.Fatalf("fleet = %d %s", rec.Code, rec.Header())
 	}
@@ -75,26 +75,26 @@ func TestFleetPage(t *testing.T) {
 // TestFleetPageEscapesDeviceText: city and type come from terminals, so the page must
 // show them as text, never as markup.
 func TestFleetPageEscapesDeviceText(t *testing.T) {
-	e := newEnv(t, nil)
-	e.seedDevices(device("EVIL", 1, "<b>x</b>", `"><img>`, time.Now().Add(-2*time.Hour)))
-	html := e.do(http.MethodGet, "/fleet", "", "Authorization", basic("op", testToken)).Body.String()
+	h := newHarness(t)
+	h.seedDevices(device("EVIL", 1, "<b>x</b>", `"><img>`, time.Now().Add(-2*time.Hour)))
+	html := h.do(http.MethodGet, "/fleet", "", "Authorization", basic("op", testToken)).Body.String()
 	if strings.Contains(html, "<b>x</b>") || strings.Contains(html, `"><img>`) || !strings.Contains(html, "&lt;b&gt;x&lt;/b&gt;") {
 		t.Fatalf("device text not escaped:\n%s", html)
 	}
 }
 
 func TestFleetPageShowsFiringAlerts(t *testing.T) {
-	e := newEnv(t, nil)
-	seedFleet(e)
+	h := newHarness(t)
+	seedFleetPage(h)
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	alerts := []model.Alert{
 		{SN: "T1-ZZ-OFF1", Kind: model.AlertOffline, Tenant: 1, City: "0371", State: model.AlertFiring, StartsAt: at},
 		{SN: "T2-OLD", Kind: model.AlertOffline, Tenant: 2, City: "0371", State: model.AlertResolved, StartsAt: at, EndsAt: &at},
 	}
-	if err := e.db.Create(&alerts).Error; err != nil {
+	if err := h.db.Create(&alerts).Error; err != nil {
 		t.Fatal(err)
 	}
-	html := e.do(http.MethodGet, "/fleet", "", "Authorization", "Bearer "+testToken).Body.String()
+	html := h.do(http.MethodGet, "/fleet", "", bearer...).Body.String()
 	if !strings.Contains(html, `id="firing">1<`) || !strings.Contains(html, "<td>device_offline</td><td>T1-ZZ-OFF1</td>") ||
 		strings.Contains(html, "T2-OLD") {
 		t.Fatalf("firing alerts missing:\n%s", html)
@@ -145,10 +145,9 @@ func browse(t *testing.T, bin, target, png string) string {
 // with HTTP Basic (the token as password) as an operator's browser does.
 func TestFleetPageInBrowser(t *testing.T) {
 	bin := chromium(t)
-	e := newEnv(t, nil)
-	seedFleet(e)
-	ts := httptest.NewServer(e.srv.Handler())
-	defer ts.Close()
+	h := newHarness(t)
+	seedFleetPage(h)
+	ts := h.serve()
 	u, err := url.Parse(ts.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +167,7 @@ func TestFleetPageInBrowser(t *testing.T) {
 
 	// Asynqmon's index is a JavaScript app: its scripts must load (behind the same Basic
 	// auth) and render the queue view from its API.
-	if rec := e.postReport(fixture); rec.Code != http.StatusOK {
+	if rec := h.postReport(fixture); rec.Code != http.StatusOK {
 		t.Fatalf("seed a queue: %d", rec.Code)
 	}
 	dom = browse(t, bin, withAuth.String()+"/monitoring/", "")
