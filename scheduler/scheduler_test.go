@@ -126,3 +126,62 @@ func TestTwoSchedulersEnqueueEachTickOnce(t *testing.T) {
 		t.Fatalf("a tick was enqueued twice: %v", ids)
 	}
 }
+
+// TestHungEnqueueStallsOnlyItsJob holds one job's enqueue on its way to Redis (a proxy
+// keeps the request from Redis, as a hung connection would): the other job must still
+// be enqueued on its following ticks, and the held job resumes once Redis answers.
+func TestHungEnqueueStallsOnlyItsJob(t *testing.T) {
+	rdb := testenv.NewRedis(t)
+	const stalled, free = "test:stalled", "test:free"
+	proxy := newHoldProxy(t, rdb.Addr, stalled) // the first write naming the stalled job
+	jobs := []Job{
+		{Type: stalled, Schedule: mustSchedule(t, "1s"), Timeout: time.Minute},
+		{Type: free, Schedule: mustSchedule(t, "1s"), Timeout: time.Minute},
+	}
+	// The read timeout is what ends a hung enqueue; it lies well beyond the waits below,
+	// so nothing but the held job's own lock is released meanwhile.
+	s, err := New(asynq.RedisClientOpt{Addr: proxy.Addr(), DB: rdb.DB, ReadTimeout: time.Minute},
+		Options{Jobs: jobs, Logger: testenv.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		proxy.Release() // the held enqueue must finish before Shutdown can
+		s.Shutdown()
+	})
+	insp := asynq.NewInspector(rdb.Opt()) // straight to Redis, not through the proxy
+	t.Cleanup(func() {
+		if err := insp.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	enqueued := func(typ string) int {
+		infos, err := insp.ListPendingTasks(task.QueuePeriodic, asynq.PageSize(100))
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ti := range infos {
+			if ti.Type == typ {
+				n++
+			}
+		}
+		return n
+	}
+
+	<-proxy.Held() // the stalled job's first enqueue is in flight, unanswered
+	before := enqueued(free)
+	testenv.WaitFor(t, 10*time.Second, "the free job to be enqueued while the other job's enqueue hangs", func() bool {
+		return enqueued(free) > before
+	})
+	if n := enqueued(stalled); n != 0 {
+		t.Fatalf("%d tasks of the stalled job in Redis while its enqueue is held", n)
+	}
+	proxy.Release()
+	testenv.WaitFor(t, 10*time.Second, "the stalled job's enqueue to complete once Redis answers", func() bool {
+		return enqueued(stalled) > 0
+	})
+}
