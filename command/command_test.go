@@ -246,3 +246,33 @@ func TestHandlePullTakesTheSelectorFromThePayload(t *testing.T) {
 		t.Fatalf("bad selector: %v, want SkipRetry", err)
 	}
 }
+
+// TestDeliveryWithoutFirstTimeTakesTheStoreClock: a delivery whose first time was never
+// recorded (given back by RestoreDeliveries with a zero First, so TakeDeliveries returns
+// it without one) counts as delivered at the Store's clock, not at the host's.
+func TestDeliveryWithoutFirstTimeTakesTheStoreClock(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.now = time.Date(2021, 8, 7, 18, 30, 0, 0, time.UTC) // years before the host's clock
+	e.device(t, "A", 1, "0371", "B503", 5)
+	cmd, _, err := e.st.Create(ctx, "A", model.CommandUploadLogs, command.OriginOperator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fl.RestoreDeliveries(ctx, map[uint64]fleet.Delivery{cmd.ID: {Count: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := e.fl.TakeDeliveries(ctx)
+	if err != nil || ds[cmd.ID].Count != 2 || !ds[cmd.ID].First.IsZero() {
+		t.Fatalf("setup: deliveries %+v (%v), want a count of 2 with no first time", ds, err)
+	}
+	if err := e.fl.RestoreDeliveries(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	e.sync(t)
+	got := e.get(t, cmd.ID)
+	if got.State != model.CommandDelivered || got.Deliveries != 2 || got.DeliveredAt == nil || !got.DeliveredAt.Equal(e.now) {
+		t.Fatalf("after sync: state %s, deliveries %d, delivered_at %v; want delivered twice at the store's clock %v",
+			got.State, got.Deliveries, got.DeliveredAt, e.now)
+	}
+}

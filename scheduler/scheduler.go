@@ -78,6 +78,9 @@ func New(redis asynq.RedisConnOpt, o Options) (*asynq.Scheduler, error) {
 	// TaskID into the job's options slice, which asynq shares between the job's firings,
 	// so two firings of one job must not overlap. Firings of other jobs never wait: a
 	// hung enqueue (bounded by the Redis client's timeouts) stalls only its own job.
+	// asynq reads opts inside Enqueue and calls no hook between that read and the Redis
+	// call, so the lock cannot be released before the round trip; holding none would
+	// need a cron loop of our own. asynq's heartbeat also reads opts, without the lock.
 	locks := make(map[string]*sync.Mutex, len(opt.Jobs))
 	byType := make(map[string]Job, len(opt.Jobs))
 	for _, j := range opt.Jobs {

@@ -1,9 +1,11 @@
 package scheduler
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"slices"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,27 +76,75 @@ func TestEnqueueTwiceInOneTick(t *testing.T) {
 	}
 }
 
-// TestTwoSchedulersEnqueueEachTickOnce runs two real Scheduler instances on one Redis.
+// TestTwoSchedulersEnqueueEachTickOnce runs two real Scheduler instances of one job on
+// one Redis until both have fired in the same ticks. Their clocks record every enqueue
+// attempt (the scheduler reads its clock once per firing, for the TaskID) and their
+// logs every outcome: each tick attempted must be in Redis exactly once, as one task per
+// distinct tick, every attempt beyond the first of a tick must have met
+// ErrTaskIDConflict, and no enqueue may have failed otherwise.
 func TestTwoSchedulersEnqueueEachTickOnce(t *testing.T) {
 	rdb := testenv.NewRedis(t)
-	jobs := []Job{{Type: task.TypeSweep, Schedule: mustSchedule(t, "1s"), Timeout: time.Minute}}
-	var scheds []*asynq.Scheduler
-	for range 2 {
-		s, err := New(rdb.Opt(), Options{Jobs: jobs, Logger: testenv.Logger(t)})
+	j := Job{Type: task.TypeSweep, Schedule: mustSchedule(t, "1s"), Timeout: time.Minute}
+	var mu sync.Mutex
+	attempts := [2][]time.Time{} // per scheduler, the clock readings of its firings
+	var out outcomes
+	var scheds [2]*asynq.Scheduler
+	for i := range scheds {
+		recording := false
+		now := func() time.Time {
+			at := time.Now()
+			mu.Lock()
+			defer mu.Unlock()
+			if recording {
+				attempts[i] = append(attempts[i], at)
+			}
+			return at
+		}
+		s, err := New(rdb.Opt(), Options{Jobs: []Job{j}, Now: now, Logger: slog.New(out.handler(testenv.Logger(t).Handler()))})
 		if err != nil {
 			t.Fatal(err)
 		}
+		mu.Lock()
+		recording = true // from here on the clock is read only by firings
+		mu.Unlock()
+		scheds[i] = s
+	}
+	for _, s := range scheds {
 		if err := s.Start(); err != nil {
 			t.Fatal(err)
 		}
-		scheds = append(scheds, s)
 	}
-	start := time.Now()
-	time.Sleep(3500 * time.Millisecond)
-	for _, s := range scheds {
-		s.Shutdown()
+	shutdown := sync.OnceFunc(func() {
+		for _, s := range scheds {
+			s.Shutdown() // waits for firings in progress
+		}
+	})
+	t.Cleanup(func() {
+		// A firing stuck on its job's lock would hang Shutdown: report, and leak instead.
+		if !t.Failed() {
+			shutdown()
+		}
+	})
+	ticksOf := func(ats []time.Time) map[string]int {
+		ids := map[string]int{}
+		for _, at := range ats {
+			ids[TaskID(j, at)]++
+		}
+		return ids
 	}
-	end := time.Now()
+	testenv.WaitFor(t, 20*time.Second, "both schedulers to fire in two common ticks", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		a, b := ticksOf(attempts[0]), ticksOf(attempts[1])
+		common := 0
+		for id := range a {
+			if b[id] > 0 {
+				common++
+			}
+		}
+		return common >= 2
+	})
+	shutdown()
 
 	insp := asynq.NewInspector(rdb.Opt())
 	defer func() {
@@ -102,27 +152,139 @@ func TestTwoSchedulersEnqueueEachTickOnce(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	infos, err := insp.ListPendingTasks(task.QueuePeriodic, asynq.PageSize(100))
+	infos, err := insp.ListPendingTasks(task.QueuePeriodic, asynq.PageSize(1000))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ticks := int(end.Truncate(time.Second).Sub(start.Truncate(time.Second))/time.Second) + 1
-	if len(infos) < 2 || len(infos) > ticks {
-		t.Fatalf("%d tasks over %d one-second ticks from two schedulers, want each tick once", len(infos), ticks)
-	}
-	var ids []string
+	stored := map[string]int{}
 	for _, ti := range infos {
-		tick, ok := strings.CutPrefix(ti.ID, task.TypeSweep+":")
-		if _, err := time.Parse(time.RFC3339, tick); !ok || err != nil {
-			t.Fatalf("task id %q is not job:tick", ti.ID)
-		}
+		stored[ti.ID]++
 		if ti.Retention != time.Second {
-			t.Fatalf("retention %v, want the period", ti.Retention)
+			t.Errorf("task %s: retention %v, want the period", ti.ID, ti.Retention)
 		}
-		ids = append(ids, ti.ID)
 	}
-	slices.Sort(ids)
-	if len(slices.Compact(ids)) != len(infos) {
-		t.Fatalf("a tick was enqueued twice: %v", ids)
+	mu.Lock()
+	all := append(slices.Clone(attempts[0]), attempts[1]...)
+	mu.Unlock()
+	ticks := ticksOf(all)
+	for id, n := range ticks {
+		if stored[id] != 1 {
+			t.Errorf("tick %s attempted %d times, in Redis %d times; want once", id, n, stored[id])
+		}
 	}
+	if len(infos) != len(ticks) {
+		t.Errorf("%d tasks in Redis for %d distinct ticks (%d attempts): want one task per tick", len(infos), len(ticks), len(all))
+	}
+	if got := out.count(msgEnqueued); got != len(ticks) {
+		t.Errorf("%d enqueues succeeded, want one per tick: %d", got, len(ticks))
+	}
+	if got := out.count(msgConflict); got != len(all)-len(ticks) {
+		t.Errorf("%d enqueues met ErrTaskIDConflict, want every repeat attempt of a tick: %d", got, len(all)-len(ticks))
+	}
+	if got := out.count(msgFailed); got != 0 {
+		t.Errorf("%d enqueues failed", got)
+	}
+}
+
+// The messages of the scheduler's PostEnqueueFunc, by outcome.
+const (
+	msgEnqueued = "enqueued periodic job"
+	msgConflict = "periodic job already enqueued for this tick by another scheduler"
+	msgFailed   = "enqueue periodic job"
+)
+
+// outcomes counts the log records of the scheduler's enqueue outcomes.
+type outcomes struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (o *outcomes) count(msg string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n[msg]
+}
+
+func (o *outcomes) handler(next slog.Handler) slog.Handler { return countingHandler{next, o} }
+
+type countingHandler struct {
+	slog.Handler
+	o *outcomes
+}
+
+func (h countingHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.o.mu.Lock()
+	if h.o.n == nil {
+		h.o.n = map[string]int{}
+	}
+	h.o.n[r.Message]++
+	h.o.mu.Unlock()
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h countingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return countingHandler{h.Handler.WithAttrs(as), h.o}
+}
+
+func (h countingHandler) WithGroup(name string) slog.Handler {
+	return countingHandler{h.Handler.WithGroup(name), h.o}
+}
+
+// TestHungEnqueueStallsOnlyItsJob holds one job's enqueue on its way to Redis (a proxy
+// keeps the request from Redis, as a hung connection would): the other job must still
+// be enqueued on its following ticks, and the held job resumes once Redis answers.
+func TestHungEnqueueStallsOnlyItsJob(t *testing.T) {
+	rdb := testenv.NewRedis(t)
+	const stalled, free = "test:stalled", "test:free"
+	proxy := newHoldProxy(t, rdb.Addr, stalled) // the first write naming the stalled job
+	jobs := []Job{
+		{Type: stalled, Schedule: mustSchedule(t, "1s"), Timeout: time.Minute},
+		{Type: free, Schedule: mustSchedule(t, "1s"), Timeout: time.Minute},
+	}
+	// The read timeout is what ends a hung enqueue; it lies well beyond the waits below,
+	// so nothing but the held job's own lock is released meanwhile.
+	s, err := New(asynq.RedisClientOpt{Addr: proxy.Addr(), DB: rdb.DB, ReadTimeout: time.Minute},
+		Options{Jobs: jobs, Logger: testenv.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		proxy.Release() // the held enqueue must finish before Shutdown can
+		s.Shutdown()
+	})
+	insp := asynq.NewInspector(rdb.Opt()) // straight to Redis, not through the proxy
+	t.Cleanup(func() {
+		if err := insp.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	enqueued := func(typ string) int {
+		infos, err := insp.ListPendingTasks(task.QueuePeriodic, asynq.PageSize(100))
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ti := range infos {
+			if ti.Type == typ {
+				n++
+			}
+		}
+		return n
+	}
+
+	<-proxy.Held() // the stalled job's first enqueue is in flight, unanswered
+	before := enqueued(free)
+	testenv.WaitFor(t, 10*time.Second, "the free job to be enqueued while the other job's enqueue hangs", func() bool {
+		return enqueued(free) > before
+	})
+	if n := enqueued(stalled); n != 0 {
+		t.Fatalf("%d tasks of the stalled job in Redis while its enqueue is held", n)
+	}
+	proxy.Release()
+	testenv.WaitFor(t, 10*time.Second, "the stalled job's enqueue to complete once Redis answers", func() bool {
+		return enqueued(stalled) > 0
+	})
 }

@@ -1,12 +1,19 @@
 package redispipe_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"monitor/internal/redispipe"
 	"monitor/internal/testenv"
@@ -15,6 +22,8 @@ import (
 // echoScript returns its argument, or fails when the argument is "fail".
 var echoScript = redis.NewScript(`if ARGV[1] == "fail" then return redis.error_reply("ERR asked to fail") end
 redis.call("INCR", KEYS[1]); return ARGV[1]`)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestPipelinedGivesEveryCallItsOwnReply(t *testing.T) {
 	rds := testenv.NewRedis(t)
@@ -49,14 +58,131 @@ func TestPipelinedGivesEveryCallItsOwnReply(t *testing.T) {
 	}
 }
 
+// TestPipelinedHonoursContext holds one call's pipeline on its way to Redis, so the
+// call is in flight with no reply coming: cancelling its ctx must end the call with
+// ctx's error at once, not when the reply or the connection's timeout arrives, and a
+// call with a live ctx made meanwhile still gets its reply.
 func TestPipelinedHonoursContext(t *testing.T) {
 	rds := testenv.NewRedis(t)
-	p := redispipe.New(rds.Client)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if err := p.EvalSha(ctx, "0000000000000000000000000000000000000000", nil).Err(); err == nil {
-		t.Error("a call with a canceled context succeeded")
+	if err := echoScript.Load(t.Context(), rds.Client).Err(); err != nil {
+		t.Fatal(err)
 	}
+	proxy := newHoldProxy(t, rds.Addr, "hold-me")
+	// No retries, so the held call is sent once; the read timeout bounds the wait for a
+	// call that ignores its ctx, and the test fails on it.
+	c := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DB: rds.DB, MaxRetries: -1, ReadTimeout: 10 * time.Second})
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Cleanup(proxy.Release) // runs first: lets the held pipeline finish before the close
+	p := redispipe.New(c)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	held := make(chan error, 1)
+	go func() { held <- p.EvalSha(ctx, echoScript.Hash(), []string{"counter"}, "hold-me").Err() }()
+	<-proxy.Held() // the call's pipeline is written, and the proxy keeps it from Redis
+	cancel()
+	if err := <-held; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a call whose ctx was cancelled while Redis had not answered returned %v, want %v", err, context.Canceled)
+	}
+	// The held pipeline is still in flight: a call with a live ctx is not stuck behind it.
+	if got, err := p.EvalSha(t.Context(), echoScript.Hash(), []string{"counter"}, "live").Result(); err != nil || got != "live" {
+		t.Fatalf("a call with a live ctx got %v, %v; want live", got, err)
+	}
+}
+
+// holdProxy forwards TCP connections to a Redis, except that it holds the first write
+// from a client that contains its marker, and its connection, until Release.
+type holdProxy struct {
+	t       *testing.T
+	ln      net.Listener
+	target  string
+	marker  []byte
+	armed   atomic.Bool
+	held    chan struct{}
+	release chan struct{}
+	relOnce sync.Once
+	mu      sync.Mutex
+	conns   []net.Conn
+	wg      sync.WaitGroup
+}
+
+func newHoldProxy(t *testing.T, target, marker string) *holdProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &holdProxy{t: t, ln: ln, target: target, marker: []byte(marker), held: make(chan struct{}), release: make(chan struct{})}
+	h.armed.Store(true)
+	h.wg.Go(h.accept)
+	t.Cleanup(h.close)
+	return h
+}
+
+func (h *holdProxy) Addr() string { return h.ln.Addr().String() }
+
+// Held is closed when the marked write has arrived and is being held.
+func (h *holdProxy) Held() <-chan struct{} { return h.held }
+
+// Release lets the held write through.
+func (h *holdProxy) Release() { h.relOnce.Do(func() { close(h.release) }) }
+
+func (h *holdProxy) accept() {
+	for {
+		client, err := h.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		server, err := net.Dial("tcp", h.target)
+		if err != nil {
+			h.t.Errorf("proxy dial %s: %v", h.target, err)
+			client.Close()
+			continue
+		}
+		h.mu.Lock()
+		h.conns = append(h.conns, client, server)
+		h.mu.Unlock()
+		h.wg.Go(func() {
+			_, _ = io.Copy(client, server)
+			client.Close()
+		})
+		h.wg.Go(func() {
+			defer server.Close()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := client.Read(buf)
+				if n > 0 && bytes.Contains(buf[:n], h.marker) && h.armed.CompareAndSwap(true, false) {
+					close(h.held)
+					<-h.release
+				}
+				if n > 0 {
+					if _, werr := server.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+}
+
+func (h *holdProxy) close() {
+	h.Release()
+	if err := h.ln.Close(); err != nil {
+		h.t.Error(err)
+	}
+	h.mu.Lock()
+	for _, c := range h.conns {
+		c.Close()
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
 }
 
 func TestPipelinedFailsWhenRedisIsGone(t *testing.T) {

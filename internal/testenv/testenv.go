@@ -3,7 +3,8 @@
 // It uses the real Redis (MONITOR_TEST_REDIS_ADDR, default 127.0.0.1:6379) and MySQL or
 // MariaDB (MONITOR_TEST_MYSQL_DSN, default root@tcp(127.0.0.1:3306)/) when they answer,
 // and embedded stand-ins otherwise. With MONITOR_TEST_REAL=1 a missing server fails the
-// test instead.
+// test instead. A benchmark never measures a stand-in unless MONITOR_BENCH_EMBEDDED=1
+// says so: without it, a missing server fails the benchmark.
 package testenv
 
 import (
@@ -96,6 +97,7 @@ func NewRedis(t testing.TB) *Redis {
 		if Real() {
 			t.Fatalf("MONITOR_TEST_REAL=1 but Redis at %s is unreachable: %v", RedisAddr(), redisErr)
 		}
+		standIn(t, "miniredis", "Redis at "+RedisAddr(), redisErr)
 		m := miniredis.NewMiniRedis()
 		if err := m.Start(); err != nil {
 			t.Fatalf("start miniredis: %v", err)
@@ -144,6 +146,24 @@ func NewRedis(t testing.TB) *Redis {
 	}
 }
 
+// BenchEmbedded is the switch that lets benchmarks run on the embedded stand-ins.
+const BenchEmbedded = "MONITOR_BENCH_EMBEDDED"
+
+// standIn is called before t falls back to the embedded stand-in for server, which is
+// unreachable with err. A benchmark fails unless BenchEmbedded=1 allows the stand-in,
+// whose numbers say nothing about the real server; an allowed one says what it measures.
+func standIn(t testing.TB, stand, server string, err error) {
+	t.Helper()
+	if _, ok := t.(*testing.B); !ok {
+		return
+	}
+	if os.Getenv(BenchEmbedded) != "1" {
+		t.Fatalf("benchmark refuses to run on %s: %s is unreachable (%v); start it, or set %s=1 to measure the embedded stand-in",
+			stand, server, err, BenchEmbedded)
+	}
+	t.Logf("%s=1: benchmarking %s, not %s (unreachable: %v)", BenchEmbedded, stand, server, err)
+}
+
 func closeClient(t testing.TB, c *redis.Client) {
 	if err := c.Close(); err != nil {
 		t.Errorf("close redis client: %v", err)
@@ -175,6 +195,7 @@ func NewDB(t testing.TB) *Database {
 		if Real() {
 			t.Fatalf("MONITOR_TEST_REAL=1 but MySQL at %s is unreachable: %v", MySQLBaseDSN(), mysqlErr)
 		}
+		standIn(t, "SQLite", "MySQL at "+MySQLBaseDSN(), mysqlErr)
 		path := filepath.Join(t.TempDir(), "monitor.db")
 		db, err := gorm.Open(sqlite.Open(backend.SQLiteDSN(path)), &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true})
 		if err != nil {
