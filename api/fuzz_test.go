@@ -121,15 +121,19 @@ func FuzzCursor(f *testing.F) {
 	f.Add("ZDpBQh", "AB", uint64(0))
 	f.Add("====", "", uint64(0))
 	f.Fuzz(func(t *testing.T, c, key string, id uint64) {
-		sn, err := deviceCursor(c)
-		if want, ok := refCursorKey("d", c); ok != (err == nil) || ok && sn != want {
-			t.Fatalf("deviceCursor(%q) = %q, %v; the reference reads %q, %v", c, sn, err, want, ok)
-		}
-		for _, kind := range []string{cursorReports, "alert", "cmd", "log"} {
-			n, err := idCursor(kind, c)
-			wantKey, ok := refCursorKey(kind, c)
-			if ok != (err == nil) || ok && strconv.FormatUint(n, 10) != wantKey && !(n == 0 && wantKey == "") {
-				t.Fatalf("idCursor(%q, %q) = %d, %v; the reference reads %q, %v", kind, c, n, err, wantKey, ok)
+		// c as given, and well-formed base64url around the fuzzed key, so that the
+		// fuzzer reaches keys such as "042" or "a b" without having to find their encoding.
+		for _, c := range []string{c, refEncodeCursor("d", key), refEncodeCursor("r", key), refEncodeCursor("log", key)} {
+			sn, err := deviceCursor(c)
+			if want, ok := refCursorKey("d", c); ok != (err == nil) || ok && sn != want {
+				t.Fatalf("deviceCursor(%q) = %q, %v; the reference reads %q, %v", c, sn, err, want, ok)
+			}
+			for _, kind := range []string{cursorReports, "alert", "cmd", "log"} {
+				n, err := idCursor(kind, c)
+				wantKey, ok := refCursorKey(kind, c)
+				if ok != (err == nil) || ok && strconv.FormatUint(n, 10) != wantKey && !(n == 0 && wantKey == "") {
+					t.Fatalf("idCursor(%q, %q) = %d, %v; the reference reads %q, %v", kind, c, n, err, wantKey, ok)
+				}
 			}
 		}
 
