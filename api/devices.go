@@ -140,10 +140,10 @@ func (s *Server) listReports(c echo.Context) error {
 	}
 
 	q := s.opt.DB.WithContext(c.Request().Context()).Model(&model.Status{}).Where("sn = ?", d.SN)
-	if !rq.from.IsZero() {
+	if rq.hasFrom {
 		q = q.Where("accepted_at >= ?", rq.from)
 	}
-	if !rq.to.IsZero() {
+	if rq.hasTo {
 		q = q.Where("accepted_at < ?", rq.to)
 	}
 	if rq.before != 0 {
@@ -226,9 +226,10 @@ func parseDeviceQuery(q url.Values) (dq deviceQuery, err error) {
 
 // reportQuery is a validated GET /api/v1/devices/{sn}/reports query.
 type reportQuery struct {
-	from, to time.Time // zero when absent; the range is [from, to)
-	limit    int
-	before   uint64 // the last id of the previous page, 0 for the first page
+	from, to       time.Time // the range is [from, to)
+	hasFrom, hasTo bool      // whether each bound was given: any instant, even the zero time, is a bound
+	limit          int
+	before         uint64 // the last id of the previous page, 0 for the first page
 }
 
 // parseReportQuery validates the query of GET /api/v1/devices/{sn}/reports; dates
@@ -244,7 +245,8 @@ func parseReportQuery(q url.Values, loc *time.Location) (rq reportQuery, err err
 	if rq.to, err = p.timeParam("to", loc, true); err != nil {
 		return rq, err
 	}
-	if !rq.from.IsZero() && !rq.to.IsZero() && !rq.from.Before(rq.to) {
+	rq.hasFrom, rq.hasTo = p.has("from"), p.has("to")
+	if rq.hasFrom && rq.hasTo && !rq.from.Before(rq.to) {
 		return rq, errors.New("to: must be after from")
 	}
 	if rq.limit, err = p.limit(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -44,6 +45,9 @@ func newParams(q url.Values, allowed ...string) (params, error) {
 	return params{q: q}, nil
 }
 
+// has reports whether the query gives name a non-empty value.
+func (p params) has(name string) bool { return p.get(name) != "" }
+
 // get returns the parameter's value, empty when absent.
 func (p params) get(name string) string { return p.q.Get(name) }
 
@@ -55,11 +59,12 @@ func parseLimit(s string) (int, error) {
 	if s == "" {
 		return defaultLimit, nil
 	}
-	n, err := strconv.Atoi(s)
+	// ParseUint, unlike Atoi, refuses a sign: a limit is digits only, like every number parameter.
+	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil || n < 1 || n > maxLimit {
 		return 0, fmt.Errorf("limit: want a whole number from 1 to %d, got %q", maxLimit, model.Clip(printable(s)))
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // uint32Param parses an optional non-negative 32-bit number; ok is false when absent.
@@ -100,23 +105,76 @@ func (p params) oneOf(name string, choices ...string) (string, error) {
 }
 
 // timeParam parses an optional instant: RFC 3339, or a date YYYY-MM-DD meaning the start
-// of that day in loc. With endOfDay a date means the start of the following day, so that
+// of that day in loc; an absent parameter is the zero time, so callers that must tell
+// it from 0001-01-01T00:00:00Z check p.has first. With endOfDay a date means the start of the following day, so that
 // to=2026-11-27 includes the whole 27th.
 func (p params) timeParam(name string, loc *time.Location, endOfDay bool) (time.Time, error) {
 	s := p.get(name)
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
+	t, err := parseInstant(s, loc, endOfDay)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: want RFC 3339 (2026-11-27T08:00:00Z) or a date YYYY-MM-DD, got %q", name, model.Clip(printable(s)))
 	}
-	if t, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil && len(s) == len(time.DateOnly) {
-		if endOfDay {
-			t = t.AddDate(0, 0, 1)
+	return t.UTC(), nil
+}
+
+// parseInstant reads a strict RFC 3339 date-time, or a date that is the start of that
+// day in loc (of the following day with endOfDay). time.Parse alone is lenient: it takes
+// a one-digit hour, a comma before the fraction and offsets such as +24:00.
+func parseInstant(s string, loc *time.Location, endOfDay bool) (time.Time, error) {
+	if len(s) == len(time.DateOnly) {
+		d, err := time.ParseInLocation(time.DateOnly, s, loc)
+		if err != nil {
+			return time.Time{}, err
 		}
-		return t.UTC(), nil
+		if endOfDay {
+			// Midnight of the next day, not 24 hours later: a day can be 23 or 25 hours
+			// long, and AddDate keeps the wall clock a DST jump at midnight moved.
+			y, m, day := d.Date()
+			return time.Date(y, m, day+1, 0, 0, 0, 0, loc), nil
+		}
+		return d, nil
 	}
-	return time.Time{}, fmt.Errorf("%s: want RFC 3339 (2026-11-27T08:00:00Z) or a date YYYY-MM-DD, got %q", name, model.Clip(printable(s)))
+	if !rfc3339Shape(s) {
+		return time.Time{}, fmt.Errorf("%q is not shaped like RFC 3339", s)
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// rfc3339Shape reports whether s is laid out as YYYY-MM-DDTHH:MM:SS, an optional '.'
+// and fraction digits, then Z or ±HH:MM with an hour of at most 23 and minutes of at
+// most 59. time.Parse checks the ranges of the rest.
+func rfc3339Shape(s string) bool {
+	digits := func(s string) bool {
+		for i := range len(s) {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		}
+		return len(s) > 0
+	}
+	if len(s) < 20 || !digits(s[0:4]) || s[4] != '-' || !digits(s[5:7]) || s[7] != '-' || !digits(s[8:10]) ||
+		s[10] != 'T' || !digits(s[11:13]) || s[13] != ':' || !digits(s[14:16]) || s[16] != ':' || !digits(s[17:19]) {
+		return false
+	}
+	zone := s[19:]
+	if zone[0] == '.' {
+		end := 1
+		for end < len(zone) && zone[end] >= '0' && zone[end] <= '9' {
+			end++
+		}
+		if end == 1 {
+			return false
+		}
+		zone = zone[end:]
+	}
+	if zone == "Z" {
+		return true
+	}
+	return len(zone) == 6 && (zone[0] == '+' || zone[0] == '-') && digits(zone[1:3]) && zone[3] == ':' &&
+		digits(zone[4:6]) && zone[1:3] <= "23" && zone[4:6] <= "59"
 }
 
 // Cursor kinds keep a cursor of one listing from being used on another.
@@ -177,15 +235,13 @@ func idCursor(kind, cursor string) (uint64, error) {
 // printable makes s safe to echo in an error message: invalid UTF-8 and control
 // characters become U+FFFD.
 func printable(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, isControl) {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl) {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || isControl(r) {
+		if r == utf8.RuneError || unicode.IsControl(r) {
 			return utf8.RuneError
 		}
 		return r
 	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
 }
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -128,18 +129,17 @@ func validClock(s string) bool {
 	return err == nil && len(s) == 8
 }
 
-// CheckText allows printable UTF-8 of at most max bytes in field.
+// CheckText allows UTF-8 of at most max bytes in field, without control characters
+// (Unicode category Cc: C0, DEL and C1).
 func CheckText(field, s string, max int) error {
 	if len(s) > max {
 		return fmt.Errorf("%s: longer than %d bytes", field, max)
 	}
-	if !utf8.ValidString(s) || strings.ContainsFunc(s, isControl) {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
 		return fmt.Errorf("%s: must be printable text", field)
 	}
 	return nil
 }
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // Clip keeps a value echoed in an error message short.
 func Clip(s string) string {
