@@ -30,8 +30,8 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"monitor/model"
 	"monitor/backend"
+	"monitor/model"
 )
 
 // Real reports whether MONITOR_TEST_REAL=1 demands real servers.
