@@ -98,7 +98,10 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 				return p, err
 			}
 		}
-		p.fleet = fleet.New(p.redis.Client, cfg.OfflineAfter)
+		// The fleet state goes through the pipelined client: the API's last-seen script
+		// after each enqueue then shares the enqueues' round trips. The workers' calls
+		// get no retry from it either; their tasks retry instead.
+		p.fleet = fleet.New(p.redis.Pipelined, cfg.OfflineAfter)
 		if p.commands, err = command.New(p.db, p.fleet, command.Options{TTL: cfg.CommandTTL, Logger: log}); err != nil {
 			return p, err
 		}

@@ -30,7 +30,7 @@ type Redis struct {
 	ConnOpt asynq.RedisClientOpt
 	Client  *redis.Client
 	// Pipelined is for the API's asynq client (asynq.NewClientFromRedisClient) and the
-	// last-seen script that follows each enqueue: concurrent calls share round trips (see
+	// fleet state, whose last-seen script follows each enqueue: concurrent calls share round trips (see
 	// redispipe), and a failed one is never retried, because a retried enqueue whose
 	// first attempt did run fails as a task ID conflict and turns an accepted report into
 	// a 503. The terminal retries instead.
