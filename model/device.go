@@ -2,8 +2,10 @@ package model
 
 import "time"
 
-// Device is one terminal with its newest report. LastSeen is when the API accepted that
-// report, never when a worker wrote it, so a backlog does not make devices look silent.
+// Device is one terminal with its newest report by the report's own (ndate, ntime), so a
+// late, older report never replaces it. LastSeen is the latest time the API accepted any
+// of the device's reports, never when a worker wrote it, so a backlog does not make
+// devices look silent.
 type Device struct {
 	SN        string    `gorm:"column:sn;type:varchar(32);primaryKey"`
 	Tenant    uint32    `gorm:"column:tenant;not null;default:0;index:idx_device_place,priority:1"`

@@ -152,29 +152,44 @@ func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices
 	return inserted, err
 }
 
-// deviceRow is a device's newest report in a batch and the oldest acceptance time.
+// deviceRow is a device's newest report in a batch, with the oldest and the newest
+// acceptance times of the device's reports in the batch.
 type deviceRow struct {
 	model.Report
-	firstSeen time.Time
+	firstSeen, lastSeen time.Time
 }
 
-// newestPerDevice returns the newest report of each device from reports sorted by sn.
+// newestPerDevice returns the newest report of each device from reports sorted by sn,
+// ndate, ntime and acceptance time: the last one of each device, which is the one with
+// the newest (ndate, ntime), and of equal ones the later accepted. A report that arrives
+// late (an older report accepted after a newer one) moves last_seen but is not the newest.
 func newestPerDevice(reports []model.Report) []deviceRow {
 	out := make([]deviceRow, 0, len(reports))
 	for _, r := range reports {
 		if n := len(out); n > 0 && out[n-1].SN == r.SN {
 			last := &out[n-1]
-			if r.AcceptedAt.Before(last.firstSeen) {
-				last.firstSeen = r.AcceptedAt
-			}
-			if r.AcceptedAt.After(last.AcceptedAt) {
-				last.Report = r
-			}
+			last.firstSeen = minTime(last.firstSeen, r.AcceptedAt)
+			last.lastSeen = maxTime(last.lastSeen, r.AcceptedAt)
+			last.Report = r
 			continue
 		}
-		out = append(out, deviceRow{Report: r, firstSeen: r.AcceptedAt})
+		out = append(out, deviceRow{Report: r, firstSeen: r.AcceptedAt, lastSeen: r.AcceptedAt})
 	}
 	return out
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // retryable reports whether err is a lock conflict that a fresh attempt usually clears.
@@ -197,9 +212,24 @@ const statusColumns = "sn,posno,city,tyid,unum1,unum2,ndate,ntime,amount,count,l
 
 const deviceColumns = "sn,tenant,city,tyid,posno,line,unum1,unum2,amount,count,ndate,ntime,stime,ctime,first_seen,last_seen"
 
-// deviceUpdated are the columns that follow a device's newest report; last_seen is
-// assigned last because MySQL evaluates ON DUPLICATE KEY UPDATE assignments in order.
-var deviceUpdated = strings.Split("tenant,city,tyid,posno,line,unum1,unum2,amount,count,ndate,ntime,stime,ctime", ",")
+// deviceUpdated are the columns that follow a device's newest report by (ndate, ntime).
+// MySQL evaluates ON DUPLICATE KEY UPDATE assignments in order, each seeing the columns
+// assigned before it, so the ones the choice reads come last: ntime (compared with the
+// old ndate), then ndate, which only ever moves to the greater date, so the choice reads
+// the same for it whether ntime changed or not; last_seen, the tie-break, is assigned
+// after all of them.
+var deviceUpdated = strings.Split("tenant,city,tyid,posno,line,unum1,unum2,amount,count,stime,ctime,ntime,ndate", ",")
+
+// deviceNewer is the condition, in MySQL's VALUES() form, under which the incoming report
+// replaces the stored one: its (ndate, ntime) is newer, or equal and accepted no earlier
+// than the device's last_seen. devices does not keep the acceptance time of the stored
+// report itself, so a tie is judged against last_seen, the latest acceptance of any of
+// the device's reports; equal (sn, ndate, ntime) is one report to tb_status anyway. ndate and ntime are fixed-width (YYYY-MM-DD,
+// HH:MM:SS), so comparing the strings compares the times.
+const deviceNewer = "(VALUES(ndate),VALUES(ntime),VALUES(last_seen))>=(ndate,ntime,last_seen)"
+
+// deviceNewerSQLite is deviceNewer for SQLite, where every SET expression reads the old row.
+const deviceNewerSQLite = "(excluded.ndate,excluded.ntime,excluded.last_seen)>=(devices.ndate,devices.ntime,devices.last_seen)"
 
 func placeholders(b *strings.Builder, rows, cols int) {
 	row := "(" + strings.Repeat("?,", cols-1) + "?)"
@@ -239,13 +269,13 @@ func (d dialect) upsertDevices(rs []deviceRow) (string, []any) {
 	if d.mysql {
 		b.WriteString(" ON DUPLICATE KEY UPDATE ")
 		for _, c := range deviceUpdated {
-			fmt.Fprintf(&b, "%s=IF(VALUES(last_seen)>=last_seen,VALUES(%s),%s),", c, c, c)
+			fmt.Fprintf(&b, "%s=IF(%s,VALUES(%s),%s),", c, deviceNewer, c, c)
 		}
 		b.WriteString("first_seen=LEAST(first_seen,VALUES(first_seen)),last_seen=GREATEST(last_seen,VALUES(last_seen))")
 	} else {
 		b.WriteString(" ON CONFLICT(sn) DO UPDATE SET ")
 		for _, c := range deviceUpdated {
-			fmt.Fprintf(&b, "%s=CASE WHEN excluded.last_seen>=devices.last_seen THEN excluded.%s ELSE devices.%s END,", c, c, c)
+			fmt.Fprintf(&b, "%s=CASE WHEN %s THEN excluded.%s ELSE devices.%s END,", c, deviceNewerSQLite, c, c)
 		}
 		b.WriteString("first_seen=min(devices.first_seen,excluded.first_seen),last_seen=max(devices.last_seen,excluded.last_seen)")
 	}
@@ -253,7 +283,7 @@ func (d dialect) upsertDevices(rs []deviceRow) (string, []any) {
 	for i := range rs {
 		r := &rs[i]
 		args = append(args, r.SN, r.Tenant, r.City, r.Type, r.Pos, r.Line, r.Unum1, r.Unum2,
-			r.Amount, r.Count, r.NDate, r.NTime, r.STime, r.CTime, r.firstSeen, r.AcceptedAt)
+			r.Amount, r.Count, r.NDate, r.NTime, r.STime, r.CTime, r.firstSeen, r.lastSeen)
 	}
 	return b.String(), args
 }

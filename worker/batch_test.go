@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 	"gorm.io/gorm"
 
+	"monitor/backend"
 	"monitor/internal/testenv"
 	"monitor/model"
 	"monitor/task"
@@ -269,5 +270,102 @@ func TestSNIsCaseSensitive(t *testing.T) {
 	}
 	if n := count(t, db, "devices"); n != 2 {
 		t.Fatalf("devices has %d rows, want 2", n)
+	}
+}
+
+// embeddedDB is the SQLite database of the embedded mode, which the tests on the real
+// servers otherwise never reach: the upsert has a dialect of its own there.
+func embeddedDB(t *testing.T) *gorm.DB {
+	t.Helper()
+	db, err := backend.OpenDatabase(context.Background(), backend.DatabaseOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := backend.CloseDatabase(db); err != nil {
+			t.Errorf("close sqlite: %v", err)
+		}
+	})
+	if err := model.Migrate(db); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// dated is a report of sn at ndate ntime with city and unum1 telling reports apart.
+func dated(sn, ndate, ntime, city string, unum1 uint32, accepted time.Time) model.Report {
+	r := report(sn, ntime, accepted)
+	r.NDate, r.City, r.Unum1 = ndate, city, unum1
+	return r
+}
+
+func device(t *testing.T, db *gorm.DB, sn string) model.Device {
+	t.Helper()
+	var d model.Device
+	if err := db.First(&d, "sn = ?", sn).Error; err != nil {
+		t.Fatalf("device %s: %v", sn, err)
+	}
+	return d
+}
+
+// TestDevicesKeepTheNewestByReportTime is issue 8: a report dated 2026-11-26 accepted
+// after one dated 2026-11-27 is history, not the device's status. devices keeps the
+// report with the newest (ndate, ntime), whichever batch brings it, while last_seen is
+// the latest acceptance. Of two reports with the same (ndate, ntime) the later accepted wins.
+func TestDevicesKeepTheNewestByReportTime(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		db   func(*testing.T) *gorm.DB
+	}{
+		{"real", func(t *testing.T) *gorm.DB { return testenv.NewDB(t).DB }},
+		{"sqlite", embeddedDB},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := tc.db(t)
+			w := NewBatchWriter(db, testenv.Logger(t))
+			ctx := context.Background()
+			t0 := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
+			write := func(rs ...model.Report) {
+				t.Helper()
+				if err := w.ProcessTask(ctx, batchOf(rs...)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check := func(sn, city string, unum1 uint32, ndate, ntime string, first, last time.Time) {
+				t.Helper()
+				d := device(t, db, sn)
+				if d.City != city || d.Unum1 != unum1 || d.NDate != ndate || d.NTime != ntime {
+					t.Errorf("%s shows %s %s city %s unum1 %d, want %s %s city %s unum1 %d",
+						sn, d.NDate, d.NTime, d.City, d.Unum1, ndate, ntime, city, unum1)
+				}
+				if !d.FirstSeen.Equal(first) || !d.LastSeen.Equal(last) {
+					t.Errorf("%s first_seen %v last_seen %v, want %v %v", sn, d.FirstSeen, d.LastSeen, first, last)
+				}
+			}
+
+			// Across two batches: the 27th, then the late 26th.
+			write(dated("X1", "2026-11-27", "09:00:00", "NEW", 27, t0))
+			write(dated("X1", "2026-11-26", "23:59:59", "OLD", 26, t0.Add(time.Minute)))
+			check("X1", "NEW", 27, "2026-11-27", "09:00:00", t0, t0.Add(time.Minute))
+			// A later time on the same day wins, and a later day wins over a later clock.
+			write(dated("X1", "2026-11-27", "10:00:00", "NEWER", 28, t0.Add(time.Second)))
+			check("X1", "NEWER", 28, "2026-11-27", "10:00:00", t0, t0.Add(time.Minute))
+			write(dated("X1", "2026-11-28", "08:00:00", "NEXT", 29, t0.Add(2*time.Second)))
+			check("X1", "NEXT", 29, "2026-11-28", "08:00:00", t0, t0.Add(time.Minute))
+			// The same (ndate, ntime) accepted later wins; accepted earlier does not.
+			write(dated("X1", "2026-11-28", "08:00:00", "EARLY", 30, t0.Add(time.Second)))
+			check("X1", "NEXT", 29, "2026-11-28", "08:00:00", t0, t0.Add(time.Minute))
+			write(dated("X1", "2026-11-28", "08:00:00", "AGAIN", 31, t0.Add(2*time.Minute)))
+			check("X1", "AGAIN", 31, "2026-11-28", "08:00:00", t0, t0.Add(2*time.Minute))
+
+			// Within one batch: the late 26th is accepted last.
+			write(dated("Y1", "2026-11-27", "09:00:00", "NEW", 27, t0),
+				dated("Y1", "2026-11-26", "23:59:59", "OLD", 26, t0.Add(time.Minute)))
+			check("Y1", "NEW", 27, "2026-11-27", "09:00:00", t0, t0.Add(time.Minute))
+			// Within one batch, a tie goes to the later accepted.
+			write(dated("Z1", "2026-11-27", "09:00:00", "LATE", 2, t0.Add(time.Second)),
+				dated("Z1", "2026-11-27", "09:00:00", "EARLY", 1, t0))
+			check("Z1", "LATE", 2, "2026-11-27", "09:00:00", t0, t0.Add(time.Second))
+		})
 	}
 }
