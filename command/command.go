@@ -311,9 +311,33 @@ func (s *Store) Pull(ctx context.Context, sel model.Selector) (int64, error) {
 }
 
 // insert stores new commands, skipping any whose device already has one open of its
-// type, and returns how many it stored. It is raw SQL because GORM's upsert adds
-// RETURNING on MariaDB, which then counts the skipped rows as affected.
+// type, and returns how many it stored. It reads which are open first and inserts only
+// the others: InnoDB takes an auto-increment value for every row an INSERT offers, even
+// one its ON DUPLICATE KEY clause then skips, so offering the open ones on every log
+// pull tick burned an id per device and tick. The upsert stays as the guard against a
+// command opened between the read and the insert, the only case that still takes an id
+// for nothing. The INSERT is raw SQL because GORM's upsert adds RETURNING on MariaDB,
+// which then counts the skipped rows as affected.
 func (s *Store) insert(ctx context.Context, cmds []model.Command) (int64, error) {
+	keys := make([]string, len(cmds))
+	for i, c := range cmds {
+		keys[i] = *c.OpenKey
+	}
+	var open []string
+	if err := s.db.WithContext(ctx).Model(&model.Command{}).
+		Where("open_key IN ?", keys).Pluck("open_key", &open).Error; err != nil {
+		return 0, fmt.Errorf("read open commands: %w", err)
+	}
+	if len(open) > 0 {
+		isOpen := make(map[string]bool, len(open))
+		for _, k := range open {
+			isOpen[k] = true
+		}
+		cmds = slices.DeleteFunc(slices.Clone(cmds), func(c model.Command) bool { return isOpen[*c.OpenKey] })
+	}
+	if len(cmds) == 0 {
+		return 0, nil
+	}
 	var b strings.Builder
 	b.WriteString("INSERT INTO commands (sn, type, state, origin, created_at, expires_at, deliveries, open_key) VALUES ")
 	args := make([]any, 0, 8*len(cmds))

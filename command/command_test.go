@@ -3,6 +3,7 @@ package command_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -274,5 +275,88 @@ func TestDeliveryWithoutFirstTimeTakesTheStoreClock(t *testing.T) {
 	if got.State != model.CommandDelivered || got.Deliveries != 2 || got.DeliveredAt == nil || !got.DeliveredAt.Equal(e.now) {
 		t.Fatalf("after sync: state %s, deliveries %d, delivered_at %v; want delivered twice at the store's clock %v",
 			got.State, got.Deliveries, got.DeliveredAt, e.now)
+	}
+}
+
+// nextID is the id the next command will get: the table's AUTO_INCREMENT on MySQL, and
+// max(id)+1 on SQLite, which reuses nothing either way.
+func (e *env) nextID(t *testing.T) uint64 {
+	t.Helper()
+	var next uint64
+	q := "SELECT COALESCE(MAX(id), 0) + 1 FROM commands"
+	if e.db.Dialector.Name() == "mysql" {
+		q = "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'commands'"
+	}
+	if err := e.db.Raw(q).Scan(&next).Error; err != nil {
+		t.Fatal(err)
+	}
+	return next
+}
+
+// TestPullBurnsNoIDs is issue 9: a log pull tick over devices that all have a command open
+// consumed an auto-increment value per device (ids went from 10 to 320,526 in 16 minutes),
+// and terminals may keep cmdId in 32 bits. Ids may grow by at most the commands created.
+func TestPullBurnsNoIDs(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const devices, ticks = 300, 50
+	ds := make([]model.Device, devices)
+	for i := range ds {
+		ds[i] = model.Device{SN: fmt.Sprintf("D%04d", i), Tenant: 1, City: "0371", FirstSeen: e.now, LastSeen: e.now}
+	}
+	if err := e.db.CreateInBatches(ds, 500).Error; err != nil {
+		t.Fatal(err)
+	}
+	all, err := model.ParseSelector("all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := e.nextID(t)
+	n, err := e.st.Pull(ctx, all)
+	if err != nil || n != devices {
+		t.Fatalf("first pull opened %d (%v), want %d", n, err, devices)
+	}
+	afterFirst := e.nextID(t)
+	if afterFirst-start > devices {
+		t.Errorf("the first pull created %d commands and took %d ids", n, afterFirst-start)
+	}
+	for range ticks {
+		if n, err := e.st.Pull(ctx, all); err != nil || n != 0 {
+			t.Fatalf("pull opened %d (%v) with every device's command open", n, err)
+		}
+	}
+	afterTicks := e.nextID(t)
+	t.Logf("%d devices: first pull took %d ids for %d commands; %d more ticks took %d ids for 0 commands",
+		devices, afterFirst-start, n, ticks, afterTicks-afterFirst)
+	if afterTicks != afterFirst {
+		t.Errorf("%d pulls that created nothing took %d ids", ticks, afterTicks-afterFirst)
+	}
+	// Ten devices' commands finish; the next tick opens exactly those ten.
+	var done []uint64
+	if err := e.db.Model(&model.Command{}).Where("sn < ?", "D0010").Pluck("id", &done).Error; err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range done {
+		var c model.Command
+		if err := e.db.Take(&c, id).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.Complete(ctx, c.SN, id, &model.Log{Path: "x.log"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := e.st.Pull(ctx, all); err != nil || n != 10 {
+		t.Fatalf("pull opened %d (%v), want the 10 whose command is done", n, err)
+	}
+	if got := e.nextID(t) - afterTicks; got > 10 {
+		t.Errorf("a pull that created 10 commands took %d ids", got)
+	}
+	// An operator's command for a device that has one open returns that one, taking no id.
+	before := e.nextID(t)
+	if _, created, err := e.st.Create(ctx, "D0100", model.CommandUploadLogs, command.OriginOperator); err != nil || created {
+		t.Fatalf("create on a device with an open command: created %v (%v)", created, err)
+	}
+	if got := e.nextID(t) - before; got != 0 {
+		t.Errorf("a create that created nothing took %d ids", got)
 	}
 }
