@@ -26,9 +26,9 @@ const logUploadTimeout = 15 * time.Minute
 
 // logUpload stores a terminal's log for its open command: POST /open/logUpload?sn=&cmdId=.
 // The body streams to a temporary file in the log directory while its size and sha256
-// are counted; past the limit it is refused with 413 and the file removed. The file is
-// renamed to a name the server chooses, and the log row and the command's completion
-// are written in one transaction.
+// are counted; past the limit it is refused with 413, and an empty one with 400, the file
+// removed and the command left open. The file is renamed to a name the server chooses,
+// and the log row and the command's completion are written in one transaction.
 func (s *Server) logUpload(c echo.Context) error {
 	req := c.Request()
 	ctx := req.Context()
@@ -88,6 +88,10 @@ func (s *Server) logUpload(c echo.Context) error {
 	}
 	if n > limit {
 		return errorf(http.StatusRequestEntityTooLarge, "body: over the limit of %d bytes", limit)
+	}
+	if n == 0 {
+		// Counted, not taken from Content-Length, so a streamed empty body is refused too.
+		return errorf(http.StatusBadRequest, "body: empty; the log file must be the request body")
 	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("sync log file: %w", err)

@@ -156,3 +156,41 @@ func TestLogUploadNeedsTheDevicesTenantKey(t *testing.T) {
 		t.Fatalf("%d logs stored, want only the authorised one", logs)
 	}
 }
+
+// TestEmptyLogUploadIsRefused is issue 18e: a 0-byte body completed the command with an
+// empty log. It is a 400 naming the body, with or without a Content-Length, and the
+// command stays open for the real upload.
+func TestEmptyLogUploadIsRefused(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.LogMaxBytes = 1 << 20 })
+	h.seedABC()
+	cmd := h.createCommand("A", http.StatusCreated)
+	target := "/open/logUpload?sn=A&cmdId=" + strconv.FormatUint(cmd.ID, 10)
+	for name, body := range map[string]io.Reader{
+		"no body":          nil,
+		"content-length 0": strings.NewReader(""),
+		"streamed":         io.MultiReader(strings.NewReader("")),
+	} {
+		rec := h.send(http.MethodPost, target, body)
+		reply := decode[replyJSON](t, rec)
+		if rec.Code != http.StatusBadRequest || !strings.HasPrefix(reply.Msg, "body:") {
+			t.Errorf("%s: %d %s, want 400 naming the body", name, rec.Code, rec.Body)
+		}
+	}
+	var c model.Command
+	if err := h.db.Take(&c, cmd.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if c.State != model.CommandPending || c.OpenKey == nil || c.DoneAt != nil {
+		t.Fatalf("after empty uploads the command is %s (open %v), want still pending", c.State, c.OpenKey != nil)
+	}
+	var logs int64
+	if err := h.db.Model(&model.Log{}).Count(&logs).Error; err != nil || logs != 0 {
+		t.Fatalf("empty uploads stored %d logs (%v)", logs, err)
+	}
+	if files, err := os.ReadDir(h.srv.opt.LogDir); err != nil && !os.IsNotExist(err) || len(files) != 0 {
+		t.Fatalf("empty uploads left files: %v %v", files, err)
+	}
+	if rec := h.send(http.MethodPost, target, strings.NewReader("the log")); rec.Code != http.StatusOK {
+		t.Fatalf("the real upload after them: %d %s", rec.Code, rec.Body)
+	}
+}
