@@ -113,16 +113,17 @@ func (s *Store) Check(ctx context.Context, sn string, id uint64) error {
 
 // Complete marks sn's open command id done and records its uploaded log, in one
 // transaction; it returns ErrNotOpen, storing nothing, unless id is sn's open command.
+// It leaves delivered_at alone: that is the time a reply first carried the command,
+// which the next sync records from Redis, and stays empty if no reply ever did.
 func (s *Store) Complete(ctx context.Context, sn string, id uint64, lg *model.Log) error {
 	now := s.now()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&model.Command{}).
 			Where("id = ? AND sn = ? AND open_key IS NOT NULL", id, sn).
 			Updates(map[string]any{
-				"state":        model.CommandDone,
-				"done_at":      now,
-				"open_key":     nil,
-				"delivered_at": gorm.Expr("COALESCE(delivered_at, ?)", now),
+				"state":    model.CommandDone,
+				"done_at":  now,
+				"open_key": nil,
 			})
 		if res.Error != nil {
 			return fmt.Errorf("complete command: %w", res.Error)
@@ -162,8 +163,13 @@ func (s *Store) Sync(ctx context.Context) error {
 
 func (s *Store) recordDeliveries(ctx context.Context) error {
 	ds, err := s.fleet.TakeDeliveries(ctx)
-	if err != nil || len(ds) == 0 {
+	if err != nil {
 		return err
+	}
+	// A first-delivery time without a count is no reply carrying the command.
+	maps.DeleteFunc(ds, func(_ uint64, d Delivery) bool { return d.Count <= 0 })
+	if len(ds) == 0 {
+		return nil
 	}
 	ids := slices.Sorted(maps.Keys(ds))
 	now := s.now()
@@ -187,8 +193,9 @@ func (s *Store) recordDeliveries(ctx context.Context) error {
 type Delivery = fleet.Delivery
 
 // deliveriesUpdate builds one UPDATE adding the delivery counts of ids and moving
-// pending commands to delivered, portable between MySQL and SQLite. A delivery with no
-// recorded first time counts as delivered now.
+// pending commands to delivered, portable between MySQL and SQLite. Every delivery in ds
+// has a count: a reply carried the command. One with no recorded first time counts as
+// delivered now.
 func deliveriesUpdate(ids []uint64, ds map[uint64]Delivery, now time.Time) (string, []any) {
 	var counts, firsts, in strings.Builder
 	args := make([]any, 0, 5*len(ids))

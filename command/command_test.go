@@ -360,3 +360,57 @@ func TestPullBurnsNoIDs(t *testing.T) {
 		t.Errorf("a create that created nothing took %d ids", got)
 	}
 }
+
+// TestDeliveredAtOnlyFromAReply is issue 18f: deliveredAt is when a reply to a report
+// first carried the command, never set for a command no reply carried. A log upload that
+// completes a command before the sync has seen its delivery leaves it to the sync, which
+// records the reply's time, not the upload's.
+func TestDeliveredAtOnlyFromAReply(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	for _, sn := range []string{"A", "B", "C"} {
+		e.device(t, sn, 1, "0371", "B503", 5)
+	}
+	create := func(sn string) uint64 {
+		t.Helper()
+		cmd, _, err := e.st.Create(ctx, sn, model.CommandUploadLogs, command.OriginOperator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cmd.ID
+	}
+	a, b, c := create("A"), create("B"), create("C")
+
+	// A: no reply ever carried it; the upload completes it all the same.
+	if err := e.st.Complete(ctx, "A", a, &model.Log{Path: "a.log"}); err != nil {
+		t.Fatal(err)
+	}
+	// B: a reply carried it at t0; the upload an hour later comes before any sync.
+	t0 := e.now
+	if e.report(t, "B") != b {
+		t.Fatal("the reply to B's report did not carry its command")
+	}
+	e.now = e.now.Add(time.Hour)
+	if err := e.st.Complete(ctx, "B", b, &model.Log{Path: "b.log"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(t, b); got.DeliveredAt != nil {
+		t.Errorf("B before the sync: delivered_at %v from the upload, want none until the sync records the reply", got.DeliveredAt)
+	}
+	// C: a first-delivery time without a count, which no reply leaves: nothing was delivered.
+	if err := e.fl.RestoreDeliveries(ctx, map[uint64]fleet.Delivery{c: {Count: 0, First: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	e.sync(t)
+
+	if got := e.get(t, a); got.State != model.CommandDone || got.DeliveredAt != nil || got.Deliveries != 0 {
+		t.Errorf("A: %s, delivered_at %v, deliveries %d; want done and never delivered", got.State, got.DeliveredAt, got.Deliveries)
+	}
+	if got := e.get(t, b); got.State != model.CommandDone || got.DeliveredAt == nil || !got.DeliveredAt.Equal(t0) || got.Deliveries != 1 {
+		t.Errorf("B: %s, delivered_at %v, deliveries %d; want done, delivered once at the reply's %v",
+			got.State, got.DeliveredAt, got.Deliveries, t0)
+	}
+	if got := e.get(t, c); got.State != model.CommandPending || got.DeliveredAt != nil || got.Deliveries != 0 {
+		t.Errorf("C: %s, delivered_at %v, deliveries %d; want pending and never delivered", got.State, got.DeliveredAt, got.Deliveries)
+	}
+}
