@@ -33,11 +33,11 @@ func ParseSchedule(s string) (Schedule, error) {
 		return Schedule{Spec: "@every " + d.String(), Every: d}, nil
 	}
 	c, err := cron.ParseStandard(s)
-	if err == nil {
-		err = checkCronSteps(s)
-	}
 	if err != nil {
 		return Schedule{}, fmt.Errorf("%q is neither a Go duration like 1m nor a cron spec: %v", s, err)
+	}
+	if err := checkCronSteps(s); err != nil {
+		return Schedule{}, fmt.Errorf("cron spec %q: %v", s, err)
 	}
 	return Schedule{Spec: s, cron: c}, nil
 }
