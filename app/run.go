@@ -11,6 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"monitor/backend"
 	"monitor/config"
@@ -59,10 +62,27 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	fs := flag.NewFlagSet("monitor "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	file := fs.String("f", "", "YAML config file (default "+config.DefaultFile+" when present)")
+	cmdUsage := func(w io.Writer) {
+		fs.SetOutput(w)
+		fmt.Fprintf(w, "usage: monitor %s [-f config.yaml]\n\n", cmd)
+		fs.PrintDefaults()
+	}
+	// The flag package's own messages are dropped: a bad flag comes back as the returned
+	// error, and -h is a request for the usage on stdout, not a failure.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			cmdUsage(stdout)
+			return nil
+		}
+		cmdUsage(stderr)
 		return err
+	}
+	if fs.NArg() > 0 {
+		cmdUsage(stderr)
+		return strayArgument(fs.Arg(0))
 	}
 	cfg, err := config.Load(*file, environ)
 	if err != nil {
@@ -77,6 +97,19 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	tuneGC(environ)
 	return serve(ctx, r, cfg, log, stdout)
+}
+
+// strayArgument is the error for a positional argument after the command, which monitor
+// takes none of: `monitor all prod.yaml` would otherwise ignore prod.yaml and run on the
+// defaults (embedded mode) instead of the file's settings.
+func strayArgument(arg string) error {
+	hint := ""
+	ext := strings.ToLower(filepath.Ext(arg))
+	fi, err := os.Stat(arg)
+	if ext == ".yaml" || ext == ".yml" || err == nil && fi.Mode().IsRegular() {
+		hint = fmt.Sprintf(" (did you mean -f %s?)", arg)
+	}
+	return fmt.Errorf("unexpected argument %q: the command takes only -f FILE%s", arg, hint)
 }
 
 // newLogger returns the process's logger at level, which config.Validate has checked.

@@ -196,3 +196,57 @@ func TestStartupWarnsAboutUnknownVariables(t *testing.T) {
 		t.Fatalf("start-up warns about the test switch MONITOR_TEST_REAL:\n%s", out)
 	}
 }
+
+// TestCommandHelpExitsZero: `monitor all -h` asks for the command's usage, which is
+// printed on stdout, and Run returns nil so the process exits 0.
+func TestCommandHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{{"all", "-h"}, {"api", "--help"}, {"worker", "-h"}, {"scheduler", "-help"}, {"migrate", "-h"}} {
+		var stdout, stderr bytes.Buffer
+		if err := Run(context.Background(), args, nil, &stdout, &stderr); err != nil {
+			t.Errorf("%v: err = %v, want nil", args, err)
+		}
+		if want := "usage: monitor " + args[0]; !strings.Contains(stdout.String(), want) || !strings.Contains(stdout.String(), "-f") {
+			t.Errorf("%v: stdout = %q, want the command's usage", args, stdout.String())
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	err := Run(context.Background(), []string{"all", "-x"}, nil, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "-x") || !strings.Contains(stderr.String(), "usage: monitor all") {
+		t.Errorf("a bad flag: err = %v, stderr = %q", err, stderr.String())
+	}
+}
+
+// TestStrayArgumentIsRefused: `monitor all prod.yaml` (the -f forgotten) must not start
+// on the defaults; the error names the argument and suggests -f when it looks like a file.
+func TestStrayArgumentIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir) // were the argument ignored, an embedded start would write ./data here
+	// Cancelled, so a build that ignores the argument returns at once instead of serving.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	env := []string{"MONITOR_HTTP_ADDR=127.0.0.1:0"}
+	plain := filepath.Join(dir, "monitor.conf")
+	if err := os.WriteFile(plain, []byte("http_addr: :1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		arg  string
+		hint bool
+	}{
+		{[]string{"all", "prod.yaml"}, "prod.yaml", true},
+		{[]string{"api", "-f", "a.yaml", "b.yml"}, "b.yml", true},
+		{[]string{"worker", plain}, plain, true},
+		{[]string{"scheduler", "now"}, "now", false},
+		{[]string{"migrate", "x", "y"}, "x", false},
+	} {
+		err := Run(ctx, tc.args, env, &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.arg)) {
+			t.Errorf("%v: err = %v, want one naming %q", tc.args, err, tc.arg)
+			continue
+		}
+		if got := strings.Contains(err.Error(), "-f "+tc.arg); got != tc.hint {
+			t.Errorf("%v: err = %v, suggests -f: %v, want %v", tc.args, err, got, tc.hint)
+		}
+	}
+}

@@ -2,8 +2,9 @@
 //
 // Values come from a YAML file whose keys are the lower-case environment names without
 // the MONITOR_ prefix (http_addr, redis_addr, …), and every key can be overridden by its
-// MONITOR_… environment variable. Defaults are filled with cmp.Or after loading, and
-// Validate names the first bad key.
+// MONITOR_… environment variable. After loading, defaults are filled for the keys neither
+// the file nor the environment set (an explicit 0 is kept and validated as given; an empty
+// string still means the default), and Validate names the first bad key.
 package config
 
 import (
@@ -203,6 +204,7 @@ func envNames() []string {
 // MONITOR_… variables from environ, fills defaults and validates the result.
 func Load(path string, environ []string) (*Config, error) {
 	var c Config
+	set := make(map[string]bool) // the yaml keys the file or the environment gave a value
 	explicit := path != ""
 	path = cmp.Or(path, DefaultFile)
 	data, err := os.ReadFile(path)
@@ -214,6 +216,13 @@ func Load(path string, environ []string) (*Config, error) {
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("config file %s: %w", path, err)
 		}
+		var keys map[string]yaml.Node
+		if err := yaml.Unmarshal(data, &keys); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		for k := range keys {
+			set[k] = true
+		}
 	case explicit || !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("config file: %w", err)
 	}
@@ -222,10 +231,10 @@ func Load(path string, environ []string) (*Config, error) {
 			return nil, &KeyError{Key: name, Msg: "is not supported by this version yet: set MONITOR_REDIS_ADDR to one Redis server"}
 		}
 	}
-	if err := c.applyEnv(environ); err != nil {
+	if err := c.applyEnv(environ, set); err != nil {
 		return nil, err
 	}
-	c.fillDefaults()
+	c.fillDefaults(set)
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -235,38 +244,48 @@ func Load(path string, environ []string) (*Config, error) {
 // Default returns the configuration with every default filled and no file or environment read.
 func Default() *Config {
 	var c Config
-	c.fillDefaults()
+	c.fillDefaults(nil)
 	return &c
 }
 
-func (c *Config) fillDefaults() {
+// fillDefaults gives every key left empty its default. A string key is filled when it is
+// empty; a number or duration only when set (keyed by yaml name) does not hold it, so an
+// explicit 0 is validated as given instead of silently becoming the default.
+func (c *Config) fillDefaults(set map[string]bool) {
 	c.HTTPAddr = cmp.Or(c.HTTPAddr, ":8888")
 	c.DataDir = cmp.Or(c.DataDir, "./data")
 	c.DeviceAuth = cmp.Or(c.DeviceAuth, "off")
-	c.DeviceRate = cmp.Or(c.DeviceRate, 1)
-	c.DeviceBurst = cmp.Or(c.DeviceBurst, 10)
-	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, 64<<10)
-	c.LogMaxBytes = cmp.Or(c.LogMaxBytes, 32<<20)
-	c.IngestGroups = cmp.Or(c.IngestGroups, 16)
-	c.GroupMaxSize = cmp.Or(c.GroupMaxSize, 2000)
-	c.GroupMaxDelay = cmp.Or(c.GroupMaxDelay, 2*time.Second)
-	c.GroupGracePeriod = cmp.Or(c.GroupGracePeriod, time.Second)
-	c.WorkerConcurrency = cmp.Or(c.WorkerConcurrency, 8)
-	c.BatchRetryFor = cmp.Or(c.BatchRetryFor, 2*time.Hour)
-	c.OfflineAfter = cmp.Or(c.OfflineAfter, 30*time.Minute)
+	unsetOr(set, "device_rate", &c.DeviceRate, 1)
+	unsetOr(set, "device_burst", &c.DeviceBurst, 10)
+	unsetOr(set, "max_body_bytes", &c.MaxBodyBytes, 64<<10)
+	unsetOr(set, "log_max_bytes", &c.LogMaxBytes, 32<<20)
+	unsetOr(set, "ingest_groups", &c.IngestGroups, 16)
+	unsetOr(set, "group_max_size", &c.GroupMaxSize, 2000)
+	unsetOr(set, "group_max_delay", &c.GroupMaxDelay, 2*time.Second)
+	unsetOr(set, "group_grace_period", &c.GroupGracePeriod, time.Second)
+	unsetOr(set, "worker_concurrency", &c.WorkerConcurrency, 8)
+	unsetOr(set, "batch_retry_for", &c.BatchRetryFor, 2*time.Hour)
+	unsetOr(set, "offline_after", &c.OfflineAfter, 30*time.Minute)
 	c.SweepEvery = cmp.Or(c.SweepEvery, "1m")
 	c.Timezone = cmp.Or(c.Timezone, "Local")
 	c.LogDir = cmp.Or(c.LogDir, "./data/logs")
 	c.LogPullSelect = cmp.Or(c.LogPullSelect, "all")
-	c.CommandTTL = cmp.Or(c.CommandTTL, 24*time.Hour)
+	unsetOr(set, "command_ttl", &c.CommandTTL, 24*time.Hour)
 	c.CommandSyncEvery = cmp.Or(c.CommandSyncEvery, "1m")
 	c.RetentionEvery = cmp.Or(c.RetentionEvery, "17 3 * * *")
-	c.RetentionDays = cmp.Or(c.RetentionDays, 90)
-	c.AlertRetentionDays = cmp.Or(c.AlertRetentionDays, 90)
-	c.CommandRetentionDays = cmp.Or(c.CommandRetentionDays, 30)
-	c.LogRetentionDays = cmp.Or(c.LogRetentionDays, 30)
-	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 25*time.Second)
+	unsetOr(set, "retention_days", &c.RetentionDays, 90)
+	unsetOr(set, "alert_retention_days", &c.AlertRetentionDays, 90)
+	unsetOr(set, "command_retention_days", &c.CommandRetentionDays, 30)
+	unsetOr(set, "log_retention_days", &c.LogRetentionDays, 30)
+	unsetOr(set, "shutdown_timeout", &c.ShutdownTimeout, 25*time.Second)
 	c.LogLevel = cmp.Or(c.LogLevel, "info")
+}
+
+// unsetOr sets *v to def unless set holds key.
+func unsetOr[T any](set map[string]bool, key string, v *T, def T) {
+	if !set[key] {
+		*v = def
+	}
 }
 
 // Embedded reports whether neither Redis nor MySQL is configured, so both run in-process.
@@ -344,8 +363,8 @@ func (c *Config) Validate() error {
 	if c.GroupGracePeriod < time.Second {
 		return bad("group_grace_period", "%v is below asynq's minimum of 1s", c.GroupGracePeriod)
 	}
-	if c.GroupMaxDelay < 0 {
-		return bad("group_max_delay", "%v is negative", c.GroupMaxDelay)
+	if c.GroupMaxDelay <= 0 {
+		return bad("group_max_delay", "%v must be positive", c.GroupMaxDelay)
 	}
 	if c.WorkerConcurrency < 1 {
 		return bad("worker_concurrency", "%d must be at least 1", c.WorkerConcurrency)
@@ -430,7 +449,8 @@ func redactDSN(dsn string) string {
 }
 
 // applyEnv overrides fields from MONITOR_… variables; a value that does not parse names its variable.
-func (c *Config) applyEnv(environ []string) error {
+// Each variable present, even empty, is recorded in set by its yaml key.
+func (c *Config) applyEnv(environ []string, set map[string]bool) error {
 	env := make(map[string]string, len(environ))
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, EnvPrefix) {
@@ -446,6 +466,7 @@ func (c *Config) applyEnv(environ []string) error {
 		if !ok {
 			continue
 		}
+		set[tag] = true
 		f := rv.Field(i)
 		switch f.Interface().(type) {
 		case string:

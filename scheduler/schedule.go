@@ -3,6 +3,7 @@ package scheduler
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,7 +36,44 @@ func ParseSchedule(s string) (Schedule, error) {
 	if err != nil {
 		return Schedule{}, fmt.Errorf("%q is neither a Go duration like 1m nor a cron spec: %v", s, err)
 	}
+	if err := checkCronSteps(s); err != nil {
+		return Schedule{}, fmt.Errorf("cron spec %q: %v", s, err)
+	}
 	return Schedule{Spec: s, cron: c}, nil
+}
+
+// cronFields are the five fields of a standard cron spec with the values each takes.
+var cronFields = [5]struct {
+	name     string
+	min, max int
+}{{"minute", 0, 59}, {"hour", 0, 23}, {"day of month", 1, 31}, {"month", 1, 12}, {"day of week", 0, 6}}
+
+// checkCronSteps refuses a step that cannot fit in its field, which cron.ParseStandard
+// accepts: "*/61" in the minute field would run once an hour (at minute 0) instead of
+// being refused. A step must be from 1 to the field's span (59 for minutes). Values out
+// of range are refused by ParseStandard itself.
+func checkCronSteps(spec string) error {
+	fields := strings.Fields(spec)
+	if len(fields) > 0 && (strings.HasPrefix(fields[0], "TZ=") || strings.HasPrefix(fields[0], "CRON_TZ=")) {
+		fields = fields[1:]
+	}
+	if len(fields) != len(cronFields) {
+		return nil // a descriptor such as @daily, which has no steps
+	}
+	for i, field := range fields {
+		f := cronFields[i]
+		for _, part := range strings.Split(field, ",") {
+			_, step, ok := strings.Cut(part, "/")
+			if !ok {
+				continue
+			}
+			n, err := strconv.Atoi(step)
+			if err != nil || n < 1 || n > f.max-f.min {
+				return fmt.Errorf("%s field %q: step %s is out of range (1-%d)", f.name, field, step, f.max-f.min)
+			}
+		}
+	}
+	return nil
 }
 
 // Tick returns the period bucket that t falls in: t truncated to the period for a
