@@ -169,12 +169,12 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 	}
 	fired, resolved = append(fired, uf...), append(resolved, ur...)
 
-	if err := s.store(ctx, fired, resolved, now); err != nil {
+	if fired, err = s.store(ctx, fired, resolved, now); err != nil {
 		return res, err
 	}
 	res.Fired, res.Resolved = len(fired), len(resolved)
 	if s.opt.Notify {
-		n, err := s.notify(ctx, fired, resolved)
+		n, err := s.notify(ctx, fired, resolved, now)
 		res.Notifications = n
 		if err != nil {
 			return res, err
@@ -253,7 +253,7 @@ func (s *Sweeper) offlineAlerts(ctx context.Context, silent []fleet.Seen, now ti
 				continue
 			}
 			out = append(out, model.Alert{Kind: model.AlertOffline, SN: d.SN, Tenant: p.Tenant, City: p.City,
-				StartsAt: d.At.Add(s.opt.OfflineAfter), Value: now.Sub(d.At).Seconds()})
+				StartsAt: d.At.Add(s.opt.OfflineAfter).UTC().Truncate(time.Microsecond), Value: now.Sub(d.At).Seconds()})
 		}
 	}
 	return out, nil
@@ -300,8 +300,10 @@ func (s *Sweeper) unsent(ctx context.Context, now time.Time) (fired, resolved []
 }
 
 // store inserts the fired alerts (the unique firing key drops any that already fire)
-// and resolves the others.
-func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now time.Time) error {
+// and resolves the others. It returns the fired alerts that this call inserted, each
+// with its row id read back from the database: the id an insert that skipped a
+// conflicting row reports is not to be trusted, and the id is the notices' seq.
+func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now time.Time) ([]model.Alert, error) {
 	for i := range fired {
 		key := fired[i].Kind + ":" + fired[i].SN
 		fired[i].State, fired[i].FiringKey = model.AlertFiring, &key
@@ -309,7 +311,36 @@ func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now 
 	if len(fired) > 0 {
 		if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
 			CreateInBatches(&fired, rowsPerStatement).Error; err != nil {
-			return fmt.Errorf("insert alerts: %w", err)
+			return nil, fmt.Errorf("insert alerts: %w", err)
+		}
+	}
+	ours := make([]model.Alert, 0, len(fired))
+	for part := range slices.Chunk(fired, rowsPerStatement) {
+		keys := make([]string, len(part))
+		for i, a := range part {
+			keys[i] = *a.FiringKey
+		}
+		var rows []struct {
+			ID        uint64
+			FiringKey string
+			StartsAt  time.Time
+		}
+		if err := s.db.WithContext(ctx).Model(&model.Alert{}).Select("id, firing_key, starts_at").
+			Where("firing_key IN ?", keys).Scan(&rows).Error; err != nil {
+			return nil, fmt.Errorf("read inserted alerts: %w", err)
+		}
+		byKey := make(map[string]int, len(rows))
+		for i, r := range rows {
+			byKey[r.FiringKey] = i
+		}
+		for _, a := range part {
+			i, ok := byKey[*a.FiringKey]
+			// Another sweep's alert for the device and kind fires: that sweep notifies it.
+			if !ok || !rows[i].StartsAt.Equal(a.StartsAt) {
+				continue
+			}
+			a.ID = rows[i].ID
+			ours = append(ours, a)
 		}
 	}
 	ids := make([]uint64, len(resolved))
@@ -320,17 +351,32 @@ func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now 
 	for part := range slices.Chunk(ids, rowsPerStatement) {
 		if err := s.db.WithContext(ctx).Model(&model.Alert{}).Where("id IN ? AND state = ?", part, model.AlertFiring).
 			Updates(map[string]any{"state": model.AlertResolved, "ends_at": now, "firing_key": nil}).Error; err != nil {
-			return fmt.Errorf("resolve alerts: %w", err)
+			return nil, fmt.Errorf("resolve alerts: %w", err)
 		}
 	}
-	return nil
+	return ours, nil
 }
 
-// Notification is the webhook body: one status and the alerts of one tenant and city.
+// NotificationVersion is the version of the webhook body's shape.
+const NotificationVersion = "1"
+
+// Notification is the webhook body: one status and the alerts of one tenant and city,
+// modelled on Alertmanager's webhook payload.
+//
+// Retries can deliver notices out of order. A receiver orders them per alert: for one
+// kind and sn, the alert with the higher Seq is the later episode; within one episode
+// (one ID, one Seq) resolved is final, so a firing notice arriving after its resolved
+// one changes nothing.
 type Notification struct {
-	Status      string       `json:"status"`
-	GroupLabels GroupLabels  `json:"groupLabels"`
-	Alerts      []AlertEntry `json:"alerts"`
+	// Version is NotificationVersion.
+	Version string `json:"version"`
+	// GroupKey names the group: the same for every notice of one tenant and city.
+	GroupKey    string      `json:"groupKey"`
+	Status      string      `json:"status"`
+	GroupLabels GroupLabels `json:"groupLabels"`
+	// Timestamp is when the sweep built the notice: a retried delivery keeps it.
+	Timestamp time.Time    `json:"timestamp"`
+	Alerts    []AlertEntry `json:"alerts"`
 }
 
 // GroupLabels are what the alerts of one notification share.
@@ -341,6 +387,11 @@ type GroupLabels struct {
 
 // AlertEntry is one alert in a notification.
 type AlertEntry struct {
+	// ID is model.Alert.Fingerprint: the same in an episode's firing and resolved
+	// notices, different for the next episode of the same device and kind.
+	ID string `json:"id"`
+	// Seq grows with each episode of one device and kind (it is the alert's row id).
+	Seq      uint64     `json:"seq"`
 	Status   string     `json:"status"`
 	Kind     string     `json:"kind"`
 	SN       string     `json:"sn"`
@@ -354,7 +405,7 @@ type AlertEntry struct {
 // notify enqueues one notification per status, tenant and city, like Alertmanager's
 // group_by [tenant, city] with the sweep's period as group_wait: devices of a depot
 // that fall silent together arrive in one request.
-func (s *Sweeper) notify(ctx context.Context, fired, resolved []model.Alert) (int, error) {
+func (s *Sweeper) notify(ctx context.Context, fired, resolved []model.Alert, now time.Time) (int, error) {
 	type key struct {
 		status, city string
 		tenant       uint32
@@ -362,7 +413,7 @@ func (s *Sweeper) notify(ctx context.Context, fired, resolved []model.Alert) (in
 	groups := map[key][]AlertEntry{}
 	for _, a := range slices.Concat(fired, resolved) {
 		k := key{status: a.State, city: a.City, tenant: a.Tenant}
-		groups[k] = append(groups[k], AlertEntry{Status: a.State, Kind: a.Kind, SN: a.SN, Tenant: a.Tenant,
+		groups[k] = append(groups[k], AlertEntry{ID: a.Fingerprint(), Seq: a.ID, Status: a.State, Kind: a.Kind, SN: a.SN, Tenant: a.Tenant,
 			City: a.City, StartsAt: a.StartsAt, EndsAt: a.EndsAt, Value: a.Value})
 	}
 	keys := make([]key, 0, len(groups))
@@ -375,7 +426,8 @@ func (s *Sweeper) notify(ctx context.Context, fired, resolved []model.Alert) (in
 	n := 0
 	for _, k := range keys {
 		for part := range slices.Chunk(groups[k], maxAlertsPerNotification) {
-			body, err := json.Marshal(Notification{Status: k.status, GroupLabels: GroupLabels{Tenant: k.tenant, City: k.city}, Alerts: part})
+			body, err := json.Marshal(Notification{Version: NotificationVersion, GroupKey: groupKey(k.tenant, k.city),
+				Status: k.status, GroupLabels: GroupLabels{Tenant: k.tenant, City: k.city}, Timestamp: now, Alerts: part})
 			if err != nil {
 				return n, fmt.Errorf("encode notification: %w", err)
 			}
@@ -387,4 +439,9 @@ func (s *Sweeper) notify(ctx context.Context, fired, resolved []model.Alert) (in
 		}
 	}
 	return n, nil
+}
+
+// groupKey is the GroupKey of the notices of tenant and city.
+func groupKey(tenant uint32, city string) string {
+	return fmt.Sprintf("{}:{city=%q,tenant=\"%d\"}", city, tenant)
 }

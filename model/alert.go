@@ -1,6 +1,11 @@
 package model
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"time"
+)
 
 // Alert kinds and states.
 const (
@@ -30,3 +35,16 @@ type Alert struct {
 
 // TableName keeps the name independent of GORM's pluralisation rules.
 func (Alert) TableName() string { return "alerts" }
+
+// Fingerprint identifies one episode of an alert: the same for its firing and resolved
+// notices, and different for a later episode of the same device and kind. It hashes the
+// kind, the sn and the start to the microsecond (the precision the database keeps).
+func (a Alert) Fingerprint() string {
+	h := sha256.New()
+	h.Write([]byte(a.Kind))
+	h.Write([]byte{0})
+	h.Write([]byte(a.SN))
+	h.Write([]byte{0})
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(a.StartsAt.UnixMicro())))
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
