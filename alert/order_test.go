@@ -94,7 +94,7 @@ func TestNoticesCarryWhatOrdersThemAfterARetry(t *testing.T) {
 		LogLevel:                 asynq.FatalLevel,
 	})
 	mux := asynq.NewServeMux()
-	mux.Handle(task.TypeAlertNotify, alert.NewNotifier(srvHook.URL, &http.Client{}))
+	mux.Handle(task.TypeAlertNotify, newNotifier(t, alert.NotifierOptions{URL: srvHook.URL}))
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}

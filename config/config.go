@@ -66,9 +66,11 @@ type Config struct {
 	SweepEvery      string        `yaml:"sweep_every"`
 	Timezone        string        `yaml:"timezone"`
 	AlertWebhookURL string        `yaml:"alert_webhook_url"`
-	LogDir          string        `yaml:"log_dir"`
-	LogPullEvery    string        `yaml:"log_pull_every"`
-	LogPullSelect   string        `yaml:"log_pull_select"`
+	// AlertWebhookSecret, when set, signs each webhook POST (X-Monitor-Signature).
+	AlertWebhookSecret string `yaml:"alert_webhook_secret"`
+	LogDir             string `yaml:"log_dir"`
+	LogPullEvery       string `yaml:"log_pull_every"`
+	LogPullSelect      string `yaml:"log_pull_select"`
 
 	// UnsentThreshold raises an unsent_records alert when a device's latest unum1+unum2
 	// exceeds it; 0 turns the alert off.
@@ -112,16 +114,15 @@ var testSwitches = []string{
 // yet. Those that say where data lives are refused, so a deployment is never silently
 // pointed at the wrong Redis; the others are ignored with a warning.
 var notBuilt = map[string]bool{
-	"MONITOR_REDIS_CLUSTER":        true,
-	"MONITOR_REDIS_SENTINELS":      true,
-	"MONITOR_REDIS_MASTER":         true,
-	"MONITOR_INGEST_QUEUES":        false,
-	"MONITOR_ALERT_WEBHOOK_SECRET": false,
-	"MONITOR_ALERT_REPEAT_EVERY":   false,
-	"MONITOR_FORGET_AFTER":         false,
-	"MONITOR_PROMETHEUS_URL":       false,
-	"MONITOR_OTLP_ENDPOINT":        false,
-	"MONITOR_LOG_FORMAT":           false,
+	"MONITOR_REDIS_CLUSTER":      true,
+	"MONITOR_REDIS_SENTINELS":    true,
+	"MONITOR_REDIS_MASTER":       true,
+	"MONITOR_INGEST_QUEUES":      false,
+	"MONITOR_ALERT_REPEAT_EVERY": false,
+	"MONITOR_FORGET_AFTER":       false,
+	"MONITOR_PROMETHEUS_URL":     false,
+	"MONITOR_OTLP_ENDPOINT":      false,
+	"MONITOR_LOG_FORMAT":         false,
 }
 
 // EnvWarnings returns one warning for every MONITOR_ variable in environ that this
@@ -364,6 +365,9 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return bad("alert_webhook_url", "%q is not an http(s) URL", c.AlertWebhookURL)
 		}
+	}
+	if c.AlertWebhookSecret != "" && strings.TrimSpace(c.AlertWebhookSecret) != c.AlertWebhookSecret {
+		return bad("alert_webhook_secret", "has leading or trailing white space (a receiver would compute another signature)")
 	}
 	for _, k := range []struct{ key, spec string }{
 		{"sweep_every", c.SweepEvery}, {"log_pull_every", c.LogPullEvery},

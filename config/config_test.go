@@ -66,6 +66,7 @@ func TestLoadRejectsBadValuesNamingTheKey(t *testing.T) {
 		{[]string{"MONITOR_OFFLINE_AFTER=soon"}, "MONITOR_OFFLINE_AFTER", "duration"},
 		{[]string{"MONITOR_OFFLINE_AFTER=5s"}, "MONITOR_OFFLINE_AFTER", "below 1m"},
 		{[]string{"MONITOR_ALERT_WEBHOOK_URL=ftp://x"}, "MONITOR_ALERT_WEBHOOK_URL", "http(s) URL"},
+		{[]string{"MONITOR_ALERT_WEBHOOK_SECRET=secret\n"}, "MONITOR_ALERT_WEBHOOK_SECRET", "white space"},
 		{[]string{"MONITOR_INGEST_GROUPS=-1"}, "MONITOR_INGEST_GROUPS", "between 1 and 1024"},
 		{[]string{"MONITOR_GROUP_MAX_SIZE=5000"}, "MONITOR_GROUP_MAX_SIZE", "between 1 and 4000"},
 		{[]string{"MONITOR_GROUP_GRACE_PERIOD=500ms"}, "MONITOR_GROUP_GRACE_PERIOD", "minimum of 1s"},
@@ -165,5 +166,20 @@ func TestKeyAndTokenErrorsNeverShowThem(t *testing.T) {
 				t.Errorf("%v: the error shows %q: %v", env, secret, err)
 			}
 		}
+	}
+}
+
+func TestAlertWebhookSecretIsASetting(t *testing.T) {
+	t.Chdir(t.TempDir())
+	env := []string{"MONITOR_ALERT_WEBHOOK_SECRET=s3cret"}
+	c, err := Load("", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AlertWebhookSecret != "s3cret" {
+		t.Fatalf("AlertWebhookSecret = %q", c.AlertWebhookSecret)
+	}
+	if w := EnvWarnings(env); len(w) != 0 {
+		t.Fatalf("warnings %v", w)
 	}
 }
