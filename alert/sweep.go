@@ -47,6 +47,10 @@ type Options struct {
 	UnsentThreshold int64
 	// Notify enables pushes: false when no webhook URL is configured.
 	Notify bool
+	// RepeatEvery is MONITOR_ALERT_REPEAT_EVERY: with Notify, an alert still firing this
+	// long after its last firing notice is sent again, grouped like new ones. 0 never
+	// repeats.
+	RepeatEvery time.Duration
 	// Logger receives what each sweep did; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests move it.
@@ -71,6 +75,9 @@ func NewSweeper(db *gorm.DB, fl *fleet.Fleet, enqueuer *asynq.Client, opt Option
 	if opt.UnsentThreshold < 0 {
 		return nil, fmt.Errorf("alert: unsent threshold %d is negative", opt.UnsentThreshold)
 	}
+	if opt.RepeatEvery < 0 {
+		return nil, fmt.Errorf("alert: repeat every %v is negative", opt.RepeatEvery)
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -83,6 +90,8 @@ func NewSweeper(db *gorm.DB, fl *fleet.Fleet, enqueuer *asynq.Client, opt Option
 // Result says what one sweep did.
 type Result struct {
 	Silent, Fired, Resolved, Notifications int
+	// Repeated counts the firing alerts sent again (Options.RepeatEvery).
+	Repeated int
 	// Held is set when new offline alerts were held back (see the package doc).
 	Held string
 }
@@ -96,8 +105,8 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	if r.Held != "" && r.Silent > 0 {
 		s.log.Warn("offline alerts held back", "reason", r.Held, "silent", r.Silent)
 	}
-	if r.Fired+r.Resolved > 0 {
-		s.log.Info("sweep", "fired", r.Fired, "resolved", r.Resolved, "notifications", r.Notifications)
+	if r.Fired+r.Resolved+r.Repeated > 0 {
+		s.log.Info("sweep", "fired", r.Fired, "resolved", r.Resolved, "repeated", r.Repeated, "notifications", r.Notifications)
 	}
 	return nil
 }
@@ -173,14 +182,54 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	res.Fired, res.Resolved = len(fired), len(resolved)
-	if s.opt.Notify {
-		n, err := s.notify(ctx, fired, resolved, now)
-		res.Notifications = n
-		if err != nil {
-			return res, err
+	if !s.opt.Notify {
+		return res, nil
+	}
+	// Read after store: the alerts resolved just now are no longer firing, and those
+	// fired just now were notified now.
+	repeats, err := s.due(ctx, now)
+	if err != nil {
+		return res, err
+	}
+	n, err := s.notify(ctx, slices.Concat(fired, repeats), resolved, now)
+	res.Notifications = n
+	if err != nil {
+		return res, err
+	}
+	if err := s.notified(ctx, repeats, now); err != nil {
+		return res, err
+	}
+	res.Repeated = len(repeats)
+	return res, nil
+}
+
+// due returns the firing alerts whose last firing notice is Options.RepeatEvery old or
+// older, or that never had one; none when RepeatEvery is 0.
+func (s *Sweeper) due(ctx context.Context, now time.Time) ([]model.Alert, error) {
+	if s.opt.RepeatEvery <= 0 {
+		return nil, nil
+	}
+	var as []model.Alert
+	if err := s.db.WithContext(ctx).Where("state = ? AND (notified_at IS NULL OR notified_at <= ?)",
+		model.AlertFiring, now.Add(-s.opt.RepeatEvery)).Order("id").Find(&as).Error; err != nil {
+		return nil, fmt.Errorf("read alerts to repeat: %w", err)
+	}
+	return as, nil
+}
+
+// notified records that the firing notices of as were enqueued at now.
+func (s *Sweeper) notified(ctx context.Context, as []model.Alert, now time.Time) error {
+	ids := make([]uint64, len(as))
+	for i, a := range as {
+		ids[i] = a.ID
+	}
+	for part := range slices.Chunk(ids, rowsPerStatement) {
+		if err := s.db.WithContext(ctx).Model(&model.Alert{}).Where("id IN ? AND state = ?", part, model.AlertFiring).
+			Update("notified_at", now).Error; err != nil {
+			return fmt.Errorf("record repeated notices: %w", err)
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // seed fills the last-seen set from devices.last_seen after Redis lost it (or on first
@@ -307,6 +356,9 @@ func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now 
 	for i := range fired {
 		key := fired[i].Kind + ":" + fired[i].SN
 		fired[i].State, fired[i].FiringKey = model.AlertFiring, &key
+		if s.opt.Notify {
+			fired[i].NotifiedAt = &now
+		}
 	}
 	if len(fired) > 0 {
 		if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
@@ -405,13 +457,13 @@ type AlertEntry struct {
 // notify enqueues one notification per status, tenant and city, like Alertmanager's
 // group_by [tenant, city] with the sweep's period as group_wait: devices of a depot
 // that fall silent together arrive in one request.
-func (s *Sweeper) notify(ctx context.Context, fired, resolved []model.Alert, now time.Time) (int, error) {
+func (s *Sweeper) notify(ctx context.Context, firing, resolved []model.Alert, now time.Time) (int, error) {
 	type key struct {
 		status, city string
 		tenant       uint32
 	}
 	groups := map[key][]AlertEntry{}
-	for _, a := range slices.Concat(fired, resolved) {
+	for _, a := range slices.Concat(firing, resolved) {
 		k := key{status: a.State, city: a.City, tenant: a.Tenant}
 		groups[k] = append(groups[k], AlertEntry{ID: a.Fingerprint(), Seq: a.ID, Status: a.State, Kind: a.Kind, SN: a.SN, Tenant: a.Tenant,
 			City: a.City, StartsAt: a.StartsAt, EndsAt: a.EndsAt, Value: a.Value})

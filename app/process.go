@@ -195,7 +195,8 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	enqueuer := asynq.NewClient(p.redis.ConnOpt)
 	p.onClose(enqueuer.Close)
 	sweeper, err := alert.NewSweeper(p.db, p.fleet, enqueuer, alert.Options{
-		OfflineAfter: cfg.OfflineAfter, UnsentThreshold: cfg.UnsentThreshold, Notify: cfg.AlertWebhookURL != "", Logger: log,
+		OfflineAfter: cfg.OfflineAfter, UnsentThreshold: cfg.UnsentThreshold, Notify: cfg.AlertWebhookURL != "",
+		RepeatEvery: cfg.AlertRepeatEvery, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -31,6 +31,9 @@ type Alert struct {
 	EndsAt    *time.Time `gorm:"column:ends_at;precision:6;index:idx_alert_ends" json:"endsAt,omitempty"`
 	Value     float64    `gorm:"column:value;not null;default:0" json:"value"`
 	FiringKey *string    `gorm:"column:firing_key;type:varchar(80);uniqueIndex:uk_alert_firing" json:"-"`
+	// NotifiedAt is when the sweep last enqueued a firing notice of the alert; NULL when
+	// none was (no webhook configured). MONITOR_ALERT_REPEAT_EVERY counts from it.
+	NotifiedAt *time.Time `gorm:"column:notified_at;precision:6" json:"notifiedAt,omitempty"`
 }
 
 // TableName keeps the name independent of GORM's pluralisation rules.
