@@ -3,23 +3,62 @@ package alert
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/hibiken/asynq"
 )
 
+// SignatureHeader carries, when a secret is configured, "sha256=" and the hex
+// HMAC-SHA256 of the request body keyed with the secret.
+const SignatureHeader = "X-Monitor-Signature"
+
+// NotifierOptions are the notifier's settings.
+type NotifierOptions struct {
+	// URL is MONITOR_ALERT_WEBHOOK_URL; empty refuses every task (nothing is enqueued then).
+	URL string
+	// Secret is MONITOR_ALERT_WEBHOOK_SECRET; when set each POST is signed in SignatureHeader.
+	Secret string
+	// Client posts; nil means a new http.Client. The call is bounded by the task's
+	// deadline (task.NotifyTimeout), so it should set no Timeout of its own.
+	Client *http.Client
+}
+
 // Notifier posts notification tasks to the alert webhook.
 type Notifier struct {
 	url    string
+	secret []byte
 	client *http.Client
 }
 
-// NewNotifier returns a Notifier posting to url with client. The call is bounded by the
-// task's deadline (task.NotifyTimeout), so client should set no Timeout of its own.
-func NewNotifier(url string, client *http.Client) *Notifier {
-	return &Notifier{url: url, client: client}
+// NewNotifier returns a Notifier posting as opt says.
+func NewNotifier(opt NotifierOptions) (*Notifier, error) {
+	if opt.URL != "" {
+		u, err := url.Parse(opt.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("alert: webhook %q is not an http(s) URL", opt.URL)
+		}
+	}
+	if opt.Client == nil {
+		opt.Client = &http.Client{}
+	}
+	n := &Notifier{url: opt.URL, client: opt.Client}
+	if opt.Secret != "" {
+		n.secret = []byte(opt.Secret)
+	}
+	return n, nil
+}
+
+// sign returns the SignatureHeader value of body under secret.
+func sign(secret, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
 // ProcessTask is the asynq handler of task.TypeAlertNotify. A network error, a 5xx,
@@ -35,6 +74,9 @@ func (n *Notifier) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "monitor-alerts")
+	if n.secret != nil {
+		req.Header.Set(SignatureHeader, sign(n.secret, t.Payload()))
+	}
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("post webhook: %w", err)

@@ -2,6 +2,9 @@ package alert_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -16,6 +19,15 @@ import (
 	"monitor/internal/testenv"
 	"monitor/task"
 )
+
+func newNotifier(t *testing.T, opt alert.NotifierOptions) *alert.Notifier {
+	t.Helper()
+	n, err := alert.NewNotifier(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
 
 // deadlines is an http.RoundTripper that records the deadline of each request's
 // context, which is every bound the notifier and its client put on the call.
@@ -52,7 +64,7 @@ func TestNotifierAddsNoBoundOfItsOwn(t *testing.T) {
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer hook.Close()
 	rt := newDeadlines(t)
-	n := alert.NewNotifier(hook.URL, &http.Client{Transport: rt})
+	n := newNotifier(t, alert.NotifierOptions{URL: hook.URL, Client: &http.Client{Transport: rt}})
 	d := time.Now().Add(task.NotifyTimeout + 5*time.Second)
 	ctx, cancel := context.WithDeadline(t.Context(), d)
 	defer cancel()
@@ -77,7 +89,7 @@ func TestNotifierEndsAtItsContextDeadline(t *testing.T) {
 	defer hook.Close()
 	defer close(release) // before Close, which waits for the handler
 	rt := newDeadlines(t)
-	n := alert.NewNotifier(hook.URL, &http.Client{Transport: rt})
+	n := newNotifier(t, alert.NotifierOptions{URL: hook.URL, Client: &http.Client{Transport: rt}})
 	d := time.Now().Add(300 * time.Millisecond)
 	ctx, cancel := context.WithDeadline(t.Context(), d)
 	defer cancel()
@@ -124,7 +136,7 @@ func TestNotifyTaskDeadlineBoundsTheWebhookCall(t *testing.T) {
 		LogLevel:    asynq.ErrorLevel,
 	})
 	mux := asynq.NewServeMux()
-	mux.Handle(task.TypeAlertNotify, alert.NewNotifier(hook.URL, &http.Client{Transport: rt}))
+	mux.Handle(task.TypeAlertNotify, newNotifier(t, alert.NotifierOptions{URL: hook.URL, Client: &http.Client{Transport: rt}}))
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
@@ -174,4 +186,61 @@ func TestNotifyTaskDeadlineBoundsTheWebhookCall(t *testing.T) {
 		_, err := insp.GetTaskInfo(task.QueueNotify, info.ID)
 		return errors.Is(err, asynq.ErrTaskNotFound)
 	})
+}
+
+// signed is a webhook that checks X-Monitor-Signature itself, as a receiver would.
+type signed struct {
+	secret string
+	mu     sync.Mutex
+	header []string // the header of each request, "" when absent
+	valid  []bool
+}
+
+func (s *signed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	mac := hmac.New(sha256.New, []byte(s.secret))
+	mac.Write(body)
+	want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	got := r.Header.Get("X-Monitor-Signature")
+	s.mu.Lock()
+	s.header = append(s.header, got)
+	s.valid = append(s.valid, hmac.Equal([]byte(got), []byte(want)))
+	s.mu.Unlock()
+}
+
+// TestNotifierSignsTheBodyWhenASecretIsSet: with a secret each POST carries the hex
+// HMAC-SHA256 of its body, as a receiver computes it; without one, no signature.
+func TestNotifierSignsTheBodyWhenASecretIsSet(t *testing.T) {
+	const secret = "webhook-shared-secret"
+	body := []byte(`{"version":"1","status":"firing","alerts":[{"id":"0b251864ee6f88fc","kind":"device_offline","sn":"A"}]}`)
+	for _, tc := range []struct {
+		name, secret string
+	}{{"secret set", secret}, {"no secret", ""}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rcv := &signed{secret: secret}
+			hook := httptest.NewServer(rcv)
+			defer hook.Close()
+			n := newNotifier(t, alert.NotifierOptions{URL: hook.URL, Secret: tc.secret})
+			if err := n.ProcessTask(t.Context(), task.NewAlertNotifyTask(body)); err != nil {
+				t.Fatal(err)
+			}
+			rcv.mu.Lock()
+			defer rcv.mu.Unlock()
+			if len(rcv.header) != 1 {
+				t.Fatalf("%d requests", len(rcv.header))
+			}
+			switch {
+			case tc.secret != "" && !rcv.valid[0]:
+				t.Fatalf("X-Monitor-Signature %q does not verify with the secret", rcv.header[0])
+			case tc.secret == "" && rcv.header[0] != "":
+				t.Fatalf("X-Monitor-Signature %q sent without a secret", rcv.header[0])
+			}
+		})
+	}
+}
+
+func TestNewNotifierRefusesABadURL(t *testing.T) {
+	if _, err := alert.NewNotifier(alert.NotifierOptions{URL: "ftp://x"}); err == nil {
+		t.Fatal("ftp URL accepted")
+	}
 }

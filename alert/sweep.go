@@ -47,6 +47,10 @@ type Options struct {
 	UnsentThreshold int64
 	// Notify enables pushes: false when no webhook URL is configured.
 	Notify bool
+	// RepeatEvery is MONITOR_ALERT_REPEAT_EVERY: with Notify, an alert still firing this
+	// long after its last firing notice is sent again, grouped like new ones. 0 never
+	// repeats.
+	RepeatEvery time.Duration
 	// Logger receives what each sweep did; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests move it.
@@ -71,6 +75,9 @@ func NewSweeper(db *gorm.DB, fl *fleet.Fleet, enqueuer *asynq.Client, opt Option
 	if opt.UnsentThreshold < 0 {
 		return nil, fmt.Errorf("alert: unsent threshold %d is negative", opt.UnsentThreshold)
 	}
+	if opt.RepeatEvery < 0 {
+		return nil, fmt.Errorf("alert: repeat every %v is negative", opt.RepeatEvery)
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -83,6 +90,8 @@ func NewSweeper(db *gorm.DB, fl *fleet.Fleet, enqueuer *asynq.Client, opt Option
 // Result says what one sweep did.
 type Result struct {
 	Silent, Fired, Resolved, Notifications int
+	// Repeated counts the firing alerts sent again (Options.RepeatEvery).
+	Repeated int
 	// Held is set when new offline alerts were held back (see the package doc).
 	Held string
 }
@@ -96,8 +105,8 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	if r.Held != "" && r.Silent > 0 {
 		s.log.Warn("offline alerts held back", "reason", r.Held, "silent", r.Silent)
 	}
-	if r.Fired+r.Resolved > 0 {
-		s.log.Info("sweep", "fired", r.Fired, "resolved", r.Resolved, "notifications", r.Notifications)
+	if r.Fired+r.Resolved+r.Repeated > 0 {
+		s.log.Info("sweep", "fired", r.Fired, "resolved", r.Resolved, "repeated", r.Repeated, "notifications", r.Notifications)
 	}
 	return nil
 }
@@ -169,18 +178,58 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 	}
 	fired, resolved = append(fired, uf...), append(resolved, ur...)
 
-	if err := s.store(ctx, fired, resolved, now); err != nil {
+	if fired, err = s.store(ctx, fired, resolved, now); err != nil {
 		return res, err
 	}
 	res.Fired, res.Resolved = len(fired), len(resolved)
-	if s.opt.Notify {
-		n, err := s.notify(ctx, fired, resolved)
-		res.Notifications = n
-		if err != nil {
-			return res, err
+	if !s.opt.Notify {
+		return res, nil
+	}
+	// Read after store: the alerts resolved just now are no longer firing, and those
+	// fired just now were notified now.
+	repeats, err := s.due(ctx, now)
+	if err != nil {
+		return res, err
+	}
+	n, err := s.notify(ctx, slices.Concat(fired, repeats), resolved, now)
+	res.Notifications = n
+	if err != nil {
+		return res, err
+	}
+	if err := s.notified(ctx, repeats, now); err != nil {
+		return res, err
+	}
+	res.Repeated = len(repeats)
+	return res, nil
+}
+
+// due returns the firing alerts whose last firing notice is Options.RepeatEvery old or
+// older, or that never had one; none when RepeatEvery is 0.
+func (s *Sweeper) due(ctx context.Context, now time.Time) ([]model.Alert, error) {
+	if s.opt.RepeatEvery <= 0 {
+		return nil, nil
+	}
+	var as []model.Alert
+	if err := s.db.WithContext(ctx).Where("state = ? AND (notified_at IS NULL OR notified_at <= ?)",
+		model.AlertFiring, now.Add(-s.opt.RepeatEvery)).Order("id").Find(&as).Error; err != nil {
+		return nil, fmt.Errorf("read alerts to repeat: %w", err)
+	}
+	return as, nil
+}
+
+// notified records that the firing notices of as were enqueued at now.
+func (s *Sweeper) notified(ctx context.Context, as []model.Alert, now time.Time) error {
+	ids := make([]uint64, len(as))
+	for i, a := range as {
+		ids[i] = a.ID
+	}
+	for part := range slices.Chunk(ids, rowsPerStatement) {
+		if err := s.db.WithContext(ctx).Model(&model.Alert{}).Where("id IN ? AND state = ?", part, model.AlertFiring).
+			Update("notified_at", now).Error; err != nil {
+			return fmt.Errorf("record repeated notices: %w", err)
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // seed fills the last-seen set from devices.last_seen after Redis lost it (or on first
@@ -253,7 +302,7 @@ func (s *Sweeper) offlineAlerts(ctx context.Context, silent []fleet.Seen, now ti
 				continue
 			}
 			out = append(out, model.Alert{Kind: model.AlertOffline, SN: d.SN, Tenant: p.Tenant, City: p.City,
-				StartsAt: d.At.Add(s.opt.OfflineAfter), Value: now.Sub(d.At).Seconds()})
+				StartsAt: d.At.Add(s.opt.OfflineAfter).UTC().Truncate(time.Microsecond), Value: now.Sub(d.At).Seconds()})
 		}
 	}
 	return out, nil
@@ -300,16 +349,50 @@ func (s *Sweeper) unsent(ctx context.Context, now time.Time) (fired, resolved []
 }
 
 // store inserts the fired alerts (the unique firing key drops any that already fire)
-// and resolves the others.
-func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now time.Time) error {
+// and resolves the others. It returns the fired alerts that this call inserted, each
+// with its row id read back from the database: the id an insert that skipped a
+// conflicting row reports is not to be trusted, and the id is the notices' seq.
+func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now time.Time) ([]model.Alert, error) {
 	for i := range fired {
 		key := fired[i].Kind + ":" + fired[i].SN
 		fired[i].State, fired[i].FiringKey = model.AlertFiring, &key
+		if s.opt.Notify {
+			fired[i].NotifiedAt = &now
+		}
 	}
 	if len(fired) > 0 {
 		if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
 			CreateInBatches(&fired, rowsPerStatement).Error; err != nil {
-			return fmt.Errorf("insert alerts: %w", err)
+			return nil, fmt.Errorf("insert alerts: %w", err)
+		}
+	}
+	ours := make([]model.Alert, 0, len(fired))
+	for part := range slices.Chunk(fired, rowsPerStatement) {
+		keys := make([]string, len(part))
+		for i, a := range part {
+			keys[i] = *a.FiringKey
+		}
+		var rows []struct {
+			ID        uint64
+			FiringKey string
+			StartsAt  time.Time
+		}
+		if err := s.db.WithContext(ctx).Model(&model.Alert{}).Select("id, firing_key, starts_at").
+			Where("firing_key IN ?", keys).Scan(&rows).Error; err != nil {
+			return nil, fmt.Errorf("read inserted alerts: %w", err)
+		}
+		byKey := make(map[string]int, len(rows))
+		for i, r := range rows {
+			byKey[r.FiringKey] = i
+		}
+		for _, a := range part {
+			i, ok := byKey[*a.FiringKey]
+			// Another sweep's alert for the device and kind fires: that sweep notifies it.
+			if !ok || !rows[i].StartsAt.Equal(a.StartsAt) {
+				continue
+			}
+			a.ID = rows[i].ID
+			ours = append(ours, a)
 		}
 	}
 	ids := make([]uint64, len(resolved))
@@ -320,17 +403,32 @@ func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now 
 	for part := range slices.Chunk(ids, rowsPerStatement) {
 		if err := s.db.WithContext(ctx).Model(&model.Alert{}).Where("id IN ? AND state = ?", part, model.AlertFiring).
 			Updates(map[string]any{"state": model.AlertResolved, "ends_at": now, "firing_key": nil}).Error; err != nil {
-			return fmt.Errorf("resolve alerts: %w", err)
+			return nil, fmt.Errorf("resolve alerts: %w", err)
 		}
 	}
-	return nil
+	return ours, nil
 }
 
-// Notification is the webhook body: one status and the alerts of one tenant and city.
+// NotificationVersion is the version of the webhook body's shape.
+const NotificationVersion = "1"
+
+// Notification is the webhook body: one status and the alerts of one tenant and city,
+// modelled on Alertmanager's webhook payload.
+//
+// Retries can deliver notices out of order. A receiver orders them per alert: for one
+// kind and sn, the alert with the higher Seq is the later episode; within one episode
+// (one ID, one Seq) resolved is final, so a firing notice arriving after its resolved
+// one changes nothing.
 type Notification struct {
-	Status      string       `json:"status"`
-	GroupLabels GroupLabels  `json:"groupLabels"`
-	Alerts      []AlertEntry `json:"alerts"`
+	// Version is NotificationVersion.
+	Version string `json:"version"`
+	// GroupKey names the group: the same for every notice of one tenant and city.
+	GroupKey    string      `json:"groupKey"`
+	Status      string      `json:"status"`
+	GroupLabels GroupLabels `json:"groupLabels"`
+	// Timestamp is when the sweep built the notice: a retried delivery keeps it.
+	Timestamp time.Time    `json:"timestamp"`
+	Alerts    []AlertEntry `json:"alerts"`
 }
 
 // GroupLabels are what the alerts of one notification share.
@@ -341,6 +439,11 @@ type GroupLabels struct {
 
 // AlertEntry is one alert in a notification.
 type AlertEntry struct {
+	// ID is model.Alert.Fingerprint: the same in an episode's firing and resolved
+	// notices, different for the next episode of the same device and kind.
+	ID string `json:"id"`
+	// Seq grows with each episode of one device and kind (it is the alert's row id).
+	Seq      uint64     `json:"seq"`
 	Status   string     `json:"status"`
 	Kind     string     `json:"kind"`
 	SN       string     `json:"sn"`
@@ -354,15 +457,15 @@ type AlertEntry struct {
 // notify enqueues one notification per status, tenant and city, like Alertmanager's
 // group_by [tenant, city] with the sweep's period as group_wait: devices of a depot
 // that fall silent together arrive in one request.
-func (s *Sweeper) notify(ctx context.Context, fired, resolved []model.Alert) (int, error) {
+func (s *Sweeper) notify(ctx context.Context, firing, resolved []model.Alert, now time.Time) (int, error) {
 	type key struct {
 		status, city string
 		tenant       uint32
 	}
 	groups := map[key][]AlertEntry{}
-	for _, a := range slices.Concat(fired, resolved) {
+	for _, a := range slices.Concat(firing, resolved) {
 		k := key{status: a.State, city: a.City, tenant: a.Tenant}
-		groups[k] = append(groups[k], AlertEntry{Status: a.State, Kind: a.Kind, SN: a.SN, Tenant: a.Tenant,
+		groups[k] = append(groups[k], AlertEntry{ID: a.Fingerprint(), Seq: a.ID, Status: a.State, Kind: a.Kind, SN: a.SN, Tenant: a.Tenant,
 			City: a.City, StartsAt: a.StartsAt, EndsAt: a.EndsAt, Value: a.Value})
 	}
 	keys := make([]key, 0, len(groups))
@@ -375,7 +478,8 @@ func (s *Sweeper) notify(ctx context.Context, fired, resolved []model.Alert) (in
 	n := 0
 	for _, k := range keys {
 		for part := range slices.Chunk(groups[k], maxAlertsPerNotification) {
-			body, err := json.Marshal(Notification{Status: k.status, GroupLabels: GroupLabels{Tenant: k.tenant, City: k.city}, Alerts: part})
+			body, err := json.Marshal(Notification{Version: NotificationVersion, GroupKey: groupKey(k.tenant, k.city),
+				Status: k.status, GroupLabels: GroupLabels{Tenant: k.tenant, City: k.city}, Timestamp: now, Alerts: part})
 			if err != nil {
 				return n, fmt.Errorf("encode notification: %w", err)
 			}
@@ -387,4 +491,9 @@ func (s *Sweeper) notify(ctx context.Context, fired, resolved []model.Alert) (in
 		}
 	}
 	return n, nil
+}
+
+// groupKey is the GroupKey of the notices of tenant and city.
+func groupKey(tenant uint32, city string) string {
+	return fmt.Sprintf("{}:{city=%q,tenant=\"%d\"}", city, tenant)
 }

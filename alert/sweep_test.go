@@ -442,7 +442,7 @@ func startWorker(t *testing.T, opt asynq.RedisConnOpt, url string) {
 	})
 	mux := asynq.NewServeMux()
 	// As app builds it: the task deadline bounds each call.
-	mux.Handle(task.TypeAlertNotify, alert.NewNotifier(url, &http.Client{}))
+	mux.Handle(task.TypeAlertNotify, newNotifier(t, alert.NotifierOptions{URL: url}))
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}

@@ -66,3 +66,30 @@ func TestMigrateConvertsCaseInsensitiveTables(t *testing.T) {
 		t.Errorf("%d text columns are still not utf8mb4_bin", stale)
 	}
 }
+
+// TestMigrateAddsNotifiedAt: an alerts table from before MONITOR_ALERT_REPEAT_EVERY
+// gets the notified_at column, NULL on the rows already there.
+func TestMigrateAddsNotifiedAt(t *testing.T) {
+	db := testenv.NewDB(t).DB
+	if err := db.Migrator().DropColumn(&model.Alert{}, "notified_at"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if err := db.Exec("INSERT INTO alerts (kind, sn, state, starts_at) VALUES (?, ?, ?, ?)",
+		model.AlertOffline, "OLD", model.AlertFiring, now).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := model.Migrate(db); err != nil {
+		t.Fatal(err)
+	}
+	if !db.Migrator().HasColumn(&model.Alert{}, "notified_at") {
+		t.Fatal("no notified_at after migrate")
+	}
+	var a model.Alert
+	if err := db.Where("sn = ?", "OLD").First(&a).Error; err != nil {
+		t.Fatal(err)
+	}
+	if a.NotifiedAt != nil {
+		t.Fatalf("old alert notified at %v, want NULL", a.NotifiedAt)
+	}
+}

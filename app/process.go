@@ -195,7 +195,8 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	enqueuer := asynq.NewClient(p.redis.ConnOpt)
 	p.onClose(enqueuer.Close)
 	sweeper, err := alert.NewSweeper(p.db, p.fleet, enqueuer, alert.Options{
-		OfflineAfter: cfg.OfflineAfter, UnsentThreshold: cfg.UnsentThreshold, Notify: cfg.AlertWebhookURL != "", Logger: log,
+		OfflineAfter: cfg.OfflineAfter, UnsentThreshold: cfg.UnsentThreshold, Notify: cfg.AlertWebhookURL != "",
+		RepeatEvery: cfg.AlertRepeatEvery, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -206,11 +207,15 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// No client Timeout: the notify task's deadline (task.NotifyTimeout) bounds each call.
+	notifier, err := alert.NewNotifier(alert.NotifierOptions{URL: cfg.AlertWebhookURL, Secret: cfg.AlertWebhookSecret, Client: &http.Client{}})
+	if err != nil {
+		return err
+	}
 	mux := asynq.NewServeMux()
 	mux.Handle(task.TypeStatusBatch, worker.NewBatchWriter(p.db, log))
 	mux.Handle(task.TypeSweep, sweeper)
-	// No client Timeout: the notify task's deadline (task.NotifyTimeout) bounds each call.
-	mux.Handle(task.TypeAlertNotify, alert.NewNotifier(cfg.AlertWebhookURL, &http.Client{}))
+	mux.Handle(task.TypeAlertNotify, notifier)
 	mux.HandleFunc(task.TypeCommandSync, p.commands.HandleSync)
 	mux.HandleFunc(task.TypeLogPull, p.commands.HandlePull)
 	mux.Handle(task.TypeRetention, retentionJob)

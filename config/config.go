@@ -67,9 +67,14 @@ type Config struct {
 	SweepEvery      string        `yaml:"sweep_every"`
 	Timezone        string        `yaml:"timezone"`
 	AlertWebhookURL string        `yaml:"alert_webhook_url"`
-	LogDir          string        `yaml:"log_dir"`
-	LogPullEvery    string        `yaml:"log_pull_every"`
-	LogPullSelect   string        `yaml:"log_pull_select"`
+	// AlertWebhookSecret, when set, signs each webhook POST (X-Monitor-Signature).
+	AlertWebhookSecret string `yaml:"alert_webhook_secret"`
+	// AlertRepeatEvery re-sends the alerts still firing this long after their last
+	// firing notice; 0 (the default) never does.
+	AlertRepeatEvery time.Duration `yaml:"alert_repeat_every"`
+	LogDir           string        `yaml:"log_dir"`
+	LogPullEvery     string        `yaml:"log_pull_every"`
+	LogPullSelect    string        `yaml:"log_pull_select"`
 
 	// UnsentThreshold raises an unsent_records alert when a device's latest unum1+unum2
 	// exceeds it; 0 turns the alert off.
@@ -113,16 +118,14 @@ var testSwitches = []string{
 // yet. Those that say where data lives are refused, so a deployment is never silently
 // pointed at the wrong Redis; the others are ignored with a warning.
 var notBuilt = map[string]bool{
-	"MONITOR_REDIS_CLUSTER":        true,
-	"MONITOR_REDIS_SENTINELS":      true,
-	"MONITOR_REDIS_MASTER":         true,
-	"MONITOR_INGEST_QUEUES":        false,
-	"MONITOR_ALERT_WEBHOOK_SECRET": false,
-	"MONITOR_ALERT_REPEAT_EVERY":   false,
-	"MONITOR_FORGET_AFTER":         false,
-	"MONITOR_PROMETHEUS_URL":       false,
-	"MONITOR_OTLP_ENDPOINT":        false,
-	"MONITOR_LOG_FORMAT":           false,
+	"MONITOR_REDIS_CLUSTER":   true,
+	"MONITOR_REDIS_SENTINELS": true,
+	"MONITOR_REDIS_MASTER":    true,
+	"MONITOR_INGEST_QUEUES":   false,
+	"MONITOR_FORGET_AFTER":    false,
+	"MONITOR_PROMETHEUS_URL":  false,
+	"MONITOR_OTLP_ENDPOINT":   false,
+	"MONITOR_LOG_FORMAT":      false,
 }
 
 // EnvWarnings returns one warning for every MONITOR_ variable in environ that this
@@ -384,6 +387,12 @@ func (c *Config) Validate() error {
 			return bad("alert_webhook_url", "%q is not an http(s) URL", c.AlertWebhookURL)
 		}
 	}
+	if c.AlertWebhookSecret != "" && strings.TrimSpace(c.AlertWebhookSecret) != c.AlertWebhookSecret {
+		return bad("alert_webhook_secret", "has leading or trailing white space (a receiver would compute another signature)")
+	}
+	if c.AlertRepeatEvery != 0 && c.AlertRepeatEvery < time.Minute {
+		return bad("alert_repeat_every", "%v is below 1m (empty or 0 never repeats)", c.AlertRepeatEvery)
+	}
 	for _, k := range []struct{ key, spec string }{
 		{"sweep_every", c.SweepEvery}, {"log_pull_every", c.LogPullEvery},
 		{"command_sync_every", c.CommandSyncEvery}, {"retention_every", c.RetentionEvery},
@@ -490,6 +499,11 @@ func (c *Config) applyEnv(environ []string, set map[string]bool) error {
 			}
 			f.SetFloat(x)
 		case time.Duration:
+			if strings.TrimSpace(raw) == "" {
+				// Empty is unset: the default, which for MONITOR_ALERT_REPEAT_EVERY is never.
+				f.SetInt(0)
+				continue
+			}
 			d, err := time.ParseDuration(strings.TrimSpace(raw))
 			if err != nil {
 				return &KeyError{Key: name, Msg: fmt.Sprintf("%q is not a duration like 30s or 5m", raw)}

@@ -66,6 +66,10 @@ func TestLoadRejectsBadValuesNamingTheKey(t *testing.T) {
 		{[]string{"MONITOR_OFFLINE_AFTER=soon"}, "MONITOR_OFFLINE_AFTER", "duration"},
 		{[]string{"MONITOR_OFFLINE_AFTER=5s"}, "MONITOR_OFFLINE_AFTER", "below 1m"},
 		{[]string{"MONITOR_ALERT_WEBHOOK_URL=ftp://x"}, "MONITOR_ALERT_WEBHOOK_URL", "http(s) URL"},
+		{[]string{"MONITOR_ALERT_WEBHOOK_SECRET=secret\n"}, "MONITOR_ALERT_WEBHOOK_SECRET", "white space"},
+		{[]string{"MONITOR_ALERT_REPEAT_EVERY=often"}, "MONITOR_ALERT_REPEAT_EVERY", "duration"},
+		{[]string{"MONITOR_ALERT_REPEAT_EVERY=30s"}, "MONITOR_ALERT_REPEAT_EVERY", "below 1m"},
+		{[]string{"MONITOR_ALERT_REPEAT_EVERY=-1h"}, "MONITOR_ALERT_REPEAT_EVERY", "below 1m"},
 		{[]string{"MONITOR_INGEST_GROUPS=-1"}, "MONITOR_INGEST_GROUPS", "between 1 and 1024"},
 		{[]string{"MONITOR_GROUP_MAX_SIZE=5000"}, "MONITOR_GROUP_MAX_SIZE", "between 1 and 4000"},
 		{[]string{"MONITOR_GROUP_GRACE_PERIOD=500ms"}, "MONITOR_GROUP_GRACE_PERIOD", "minimum of 1s"},
@@ -165,5 +169,43 @@ func TestKeyAndTokenErrorsNeverShowThem(t *testing.T) {
 				t.Errorf("%v: the error shows %q: %v", env, secret, err)
 			}
 		}
+	}
+}
+
+func TestAlertWebhookSecretIsASetting(t *testing.T) {
+	t.Chdir(t.TempDir())
+	env := []string{"MONITOR_ALERT_WEBHOOK_SECRET=s3cret"}
+	c, err := Load("", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AlertWebhookSecret != "s3cret" {
+		t.Fatalf("AlertWebhookSecret = %q", c.AlertWebhookSecret)
+	}
+	if w := EnvWarnings(env); len(w) != 0 {
+		t.Fatalf("warnings %v", w)
+	}
+}
+
+func TestAlertRepeatEveryIsASetting(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for env, want := range map[string]time.Duration{
+		"MONITOR_ALERT_REPEAT_EVERY=4h": 4 * time.Hour,
+		"MONITOR_ALERT_REPEAT_EVERY=":   0,
+		"MONITOR_ALERT_REPEAT_EVERY=0":  0,
+	} {
+		c, err := Load("", []string{env})
+		if err != nil {
+			t.Fatalf("%s: %v", env, err)
+		}
+		if c.AlertRepeatEvery != want {
+			t.Fatalf("%s: AlertRepeatEvery = %v, want %v", env, c.AlertRepeatEvery, want)
+		}
+		if w := EnvWarnings([]string{env}); len(w) != 0 {
+			t.Fatalf("%s: warnings %v", env, w)
+		}
+	}
+	if Default().AlertRepeatEvery != 0 {
+		t.Fatal("repeats by default")
 	}
 }

@@ -1,6 +1,11 @@
 package model
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"time"
+)
 
 // Alert kinds and states.
 const (
@@ -26,7 +31,23 @@ type Alert struct {
 	EndsAt    *time.Time `gorm:"column:ends_at;precision:6;index:idx_alert_ends" json:"endsAt,omitempty"`
 	Value     float64    `gorm:"column:value;not null;default:0" json:"value"`
 	FiringKey *string    `gorm:"column:firing_key;type:varchar(80);uniqueIndex:uk_alert_firing" json:"-"`
+	// NotifiedAt is when the sweep last enqueued a firing notice of the alert; NULL when
+	// none was (no webhook configured). MONITOR_ALERT_REPEAT_EVERY counts from it.
+	NotifiedAt *time.Time `gorm:"column:notified_at;precision:6" json:"notifiedAt,omitempty"`
 }
 
 // TableName keeps the name independent of GORM's pluralisation rules.
 func (Alert) TableName() string { return "alerts" }
+
+// Fingerprint identifies one episode of an alert: the same for its firing and resolved
+// notices, and different for a later episode of the same device and kind. It hashes the
+// kind, the sn and the start to the microsecond (the precision the database keeps).
+func (a Alert) Fingerprint() string {
+	h := sha256.New()
+	h.Write([]byte(a.Kind))
+	h.Write([]byte{0})
+	h.Write([]byte(a.SN))
+	h.Write([]byte{0})
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(a.StartsAt.UnixMicro())))
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
