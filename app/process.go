@@ -93,10 +93,15 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 			return p, err
 		}
 		p.onClose(func() error { return backend.CloseDatabase(p.db) })
+		// `monitor all` migrates; the api and worker roles run on a schema that `monitor
+		// migrate` made, and refuse a missing, older or newer one rather than
+		// acknowledging reports that no table can take.
 		if r == roleAll {
 			if err := model.Migrate(p.db); err != nil {
 				return p, err
 			}
+		} else if err := model.CheckSchema(p.db); err != nil {
+			return p, fmt.Errorf("monitor %s: %w", r, err)
 		}
 		// The fleet state goes through the pipelined client: the API's last-seen script
 		// after each enqueue then shares the enqueues' round trips. The workers' calls
