@@ -137,11 +137,15 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 // the pipelined client, so concurrent enqueues and the last-seen script that follows
 // each share Redis round trips; closing p.redis closes that pool, which asynq refuses to.
 func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
-	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt})
+	// asynqmon shows monitor's binary payloads through task.FormatPayload; its default
+	// shows them as "non-printable bytes".
+	formatter := asynqmon.PayloadFormatterFunc(task.FormatPayload)
+	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, PayloadFormatter: formatter})
 	p.onClose(monitoring.Close)
 	var monitoringRO *asynqmon.HTTPHandler
 	if cfg.ReadOnlyToken != "" {
-		monitoringRO = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, ReadOnly: true})
+		monitoringRO = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, ReadOnly: true,
+			PayloadFormatter: formatter})
 		p.onClose(monitoringRO.Close)
 	}
 	var keys model.TenantKeys
