@@ -19,7 +19,9 @@ var fleetPageFS embed.FS
 
 var fleetPageTemplate = template.Must(template.ParseFS(fleetPageFS, "web/fleet.html"))
 
-// maxFleetPageRows bounds the offline devices and alerts the page lists; counts are complete.
+// maxFleetPageRows bounds the offline devices and alerts the page lists. The headline
+// counts are COUNT queries, never the length of a capped list, and the page says when a
+// list shows fewer rows than there are.
 const maxFleetPageRows = 500
 
 // fleetPageView is what the fleet page shows.
@@ -30,7 +32,7 @@ type fleetPageView struct {
 	Places                 []placeCount
 	OfflineDevices         []offlineDevice
 	Alerts                 []firingAlert
-	AlertsNote             string
+	Firing                 int64 // every firing alert, however many Alerts lists
 }
 
 // placeCount is the number of devices of one tenant and city, online and offline.
@@ -96,6 +98,9 @@ func (s *Server) fleetPage(c echo.Context) error {
 		})
 	}
 
+	if v.Firing, err = s.countFiringAlerts(ctx); err != nil {
+		return dbError("count firing alerts", err)
+	}
 	if v.Alerts, err = s.firingAlerts(ctx); err != nil {
 		return dbError("list firing alerts", err)
 	}
@@ -108,7 +113,16 @@ func (s *Server) fleetPage(c echo.Context) error {
 	return c.HTMLBlob(http.StatusOK, buf.Bytes())
 }
 
-// firingAlerts reads the firing alerts, newest first.
+// countFiringAlerts counts every firing alert.
+func (s *Server) countFiringAlerts(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.opt.DB.WithContext(ctx).Model(&model.Alert{}).Where("state = ?", model.AlertFiring).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count alerts: %w", err)
+	}
+	return n, nil
+}
+
+// firingAlerts reads at most maxFleetPageRows firing alerts, newest first.
 func (s *Server) firingAlerts(ctx context.Context) ([]firingAlert, error) {
 	var rows []model.Alert
 	err := s.opt.DB.WithContext(ctx).Where("state = ?", model.AlertFiring).

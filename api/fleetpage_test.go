@@ -101,6 +101,52 @@ func TestFleetPageShowsFiringAlerts(t *testing.T) {
 	}
 }
 
+// TestFleetPageCountsBeyondTheListCap: with more firing alerts and offline devices than
+// the page lists, the headline carries the true counts and each list says it shows N of M.
+func TestFleetPageCountsBeyondTheListCap(t *testing.T) {
+	h := newHarness(t)
+	const firing, offline = 2506, maxFleetPageRows + 7
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	alerts := make([]model.Alert, 0, firing+3)
+	for i := range firing {
+		alerts = append(alerts, model.Alert{SN: fmt.Sprintf("F%05d", i), Kind: model.AlertOffline, Tenant: 1, City: "0371",
+			State: model.AlertFiring, StartsAt: at.Add(time.Duration(i) * time.Second)})
+	}
+	for i := range 3 {
+		alerts = append(alerts, model.Alert{SN: fmt.Sprintf("R%05d", i), Kind: model.AlertOffline, Tenant: 1, City: "0371",
+			State: model.AlertResolved, StartsAt: at, EndsAt: &at})
+	}
+	if err := h.db.CreateInBatches(alerts, 500).Error; err != nil {
+		t.Fatal(err)
+	}
+	gone := time.Now().Add(-3 * time.Hour)
+	devs := []model.Device{device("ON1", 1, "0371", "B503", time.Now())}
+	for i := range offline {
+		devs = append(devs, device(fmt.Sprintf("OFF%04d", i), 1, "0371", "B503", gone.Add(-time.Duration(i)*time.Second)))
+	}
+	h.seedDevices(devs...)
+
+	html := h.do(http.MethodGet, "/fleet", "", bearer...).Body.String()
+	for _, want := range []string{
+		fmt.Sprintf(`id="firing">%d<`, firing),
+		fmt.Sprintf(`id="offline">%d<`, offline),
+		fmt.Sprintf(`id="total">%d<`, offline+1),
+		fmt.Sprintf(`id="alerts-shown">Showing %d of %d`, maxFleetPageRows, firing),
+		fmt.Sprintf(`id="offline-shown">Showing %d of %d`, maxFleetPageRows, offline),
+		fmt.Sprintf("<td>F%05d</td>", firing-1), // the newest alert is listed
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if got := strings.Count(html, "<td>device_offline</td>"); got != maxFleetPageRows {
+		t.Errorf("page lists %d alerts, want the cap %d", got, maxFleetPageRows)
+	}
+	if strings.Contains(html, "R00000") {
+		t.Error("a resolved alert is listed")
+	}
+}
+
 // chromium finds the browser. Installing it is .ci/run's job, so without one the test
 // fails under MONITOR_TEST_REAL=1 and skips otherwise.
 func chromium(t *testing.T) string {

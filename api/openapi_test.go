@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	"go.yaml.in/yaml/v3"
 )
@@ -47,6 +50,24 @@ func loadSpec(t *testing.T) *spec {
 		t.Fatalf("openapi.yaml is not an OpenAPI 3 document with paths")
 	}
 	return &s
+}
+
+// TestOpenAPIValidates loads the document with kin-openapi and validates it against the
+// OpenAPI 3 specification, with the examples, defaults, patterns and formats checked too.
+// The document's own integer formats uint32 and uint64 are defined as their ranges (uint64
+// up to the largest int64, which is all the validator can hold).
+func TestOpenAPIValidates(t *testing.T) {
+	openapi3.DefineIntegerFormatValidator("uint32", openapi3.NewRangeFormatValidator[int64](0, math.MaxUint32))
+	openapi3.DefineIntegerFormatValidator("uint64", openapi3.NewRangeFormatValidator[int64](0, math.MaxInt64))
+	doc, err := openapi3.NewLoader().LoadFromData(openAPISpec)
+	if err != nil {
+		t.Fatalf("openapi.yaml does not load: %v", err)
+	}
+	err = doc.Validate(context.Background(), openapi3.EnableMultiError(), openapi3.EnableExamplesValidation(),
+		openapi3.EnableSchemaDefaultsValidation(), openapi3.EnableSchemaPatternValidation(), openapi3.EnableSchemaFormatValidation())
+	if err != nil {
+		t.Fatalf("openapi.yaml is not a valid OpenAPI document:\n%v", err)
+	}
 }
 
 var echoParam = regexp.MustCompile(`:(\w+)`)

@@ -93,10 +93,15 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 			return p, err
 		}
 		p.onClose(func() error { return backend.CloseDatabase(p.db) })
+		// `monitor all` migrates; the api and worker roles run on a schema that `monitor
+		// migrate` made, and refuse a missing, older or newer one rather than
+		// acknowledging reports that no table can take.
 		if r == roleAll {
 			if err := model.Migrate(p.db); err != nil {
 				return p, err
 			}
+		} else if err := model.CheckSchema(p.db); err != nil {
+			return p, fmt.Errorf("monitor %s: %w", r, err)
 		}
 		// The fleet state goes through the pipelined client: the API's last-seen script
 		// after each enqueue then shares the enqueues' round trips. The workers' calls
@@ -132,11 +137,15 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 // the pipelined client, so concurrent enqueues and the last-seen script that follows
 // each share Redis round trips; closing p.redis closes that pool, which asynq refuses to.
 func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
-	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt})
+	// asynqmon shows monitor's binary payloads through task.FormatPayload; its default
+	// shows them as "non-printable bytes".
+	formatter := asynqmon.PayloadFormatterFunc(task.FormatPayload)
+	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, PayloadFormatter: formatter})
 	p.onClose(monitoring.Close)
 	var monitoringRO *asynqmon.HTTPHandler
 	if cfg.ReadOnlyToken != "" {
-		monitoringRO = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, ReadOnly: true})
+		monitoringRO = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, ReadOnly: true,
+			PayloadFormatter: formatter})
 		p.onClose(monitoringRO.Close)
 	}
 	var keys model.TenantKeys

@@ -19,10 +19,15 @@ func Tables() []any {
 // and the database orders strings as Go does.
 const collation = "utf8mb4_bin"
 
-// Migrate creates or upgrades every table. On MySQL it also converts tables that an
-// older version created with another collation, so an upgraded deployment stops
-// merging devices whose sn differ only in case.
+// Migrate creates or upgrades every table and records SchemaVersion, which CheckSchema
+// then requires. On MySQL it also converts tables that an older version created with
+// another collation, so an upgraded deployment stops merging devices whose sn differ
+// only in case. It refuses a schema that a newer build migrated (ErrSchemaTooNew).
 func Migrate(db *gorm.DB) error {
+	if err := checkMigratable(db); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	base := db
 	mysql := db.Dialector.Name() == "mysql"
 	if mysql {
 		db = db.Set("gorm:table_options", "DEFAULT CHARSET=utf8mb4 COLLATE="+collation)
@@ -31,7 +36,12 @@ func Migrate(db *gorm.DB) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if mysql {
-		return convertCollation(db)
+		if err := convertCollation(db); err != nil {
+			return err
+		}
+	}
+	if err := recordSchemaVersion(base); err != nil {
+		return fmt.Errorf("migrate: record schema version: %w", err)
 	}
 	return nil
 }
