@@ -26,7 +26,7 @@ clean:
 # Fuzz targets, one `go test -fuzz` run each (Go fuzzes one target per invocation).
 # `make test` gives each FUZZTIME_TEST; `make fuzz` gives each FUZZTIME. Crashers land in
 # the package's testdata/fuzz and then run as regression cases in every `go test`.
-FUZZ_TARGETS  := ./model:FuzzParseReport ./task:FuzzDecodeReport ./api:FuzzDeviceQuery ./api:FuzzReportQuery ./api:FuzzCursor
+FUZZ_TARGETS  := ./model:FuzzParseReport ./task:FuzzDecodeReport ./task:FuzzFormatPayload ./api:FuzzDeviceQuery ./api:FuzzReportQuery ./api:FuzzCursor
 FUZZTIME_TEST ?= 10s
 FUZZTIME      ?= 2m
 

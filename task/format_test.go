@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 
@@ -119,13 +120,38 @@ func TestFormatPayloadCorrupt(t *testing.T) {
 	}
 }
 
-// FuzzFormatPayload: no payload makes the formatter panic.
+// FuzzFormatPayload: no payload makes the formatter panic, its text is valid UTF-8, and a
+// report payload is shown as JSON that round-trips to the report exactly when the
+// payload decodes whole; otherwise it is shown as undecodable.
 func FuzzFormatPayload(f *testing.F) {
 	f.Add(AppendReport(nil, formatReportFixture("x")))
 	f.Add([]byte{3, 1, 2})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, typ := range []string{TypeStatusReport, TypeStatusBatch, TypeAlertNotify, TypeLogPull} {
-			FormatPayload(typ, b)
+			if out := FormatPayload(typ, b); !utf8.ValidString(out) || out == "" {
+				t.Fatalf("%s: %q is empty or not UTF-8", typ, out)
+			}
+		}
+		out := FormatPayload(TypeStatusReport, b)
+		r, rest, err := DecodeReport(b)
+		if err != nil || len(rest) > 0 {
+			if !strings.Contains(out, "undecodable") {
+				t.Fatalf("payload that does not decode whole shown as %q", out)
+			}
+			return
+		}
+		var back model.Report
+		if err := json.Unmarshal([]byte(out), &back); err != nil {
+			t.Fatalf("report shown as %q, not JSON: %v", out, err)
+		}
+		for _, s := range []string{r.SN, r.Pos, r.City, r.Type, r.NDate, r.NTime, r.STime, r.CTime} {
+			if !utf8.ValidString(s) {
+				return // JSON shows invalid bytes as U+FFFD: the text cannot read back exactly
+			}
+		}
+		r.AcceptedAt = time.Time{} // model.Report's JSON leaves it out; the formatter adds it apart
+		if back != r {
+			t.Fatalf("report shown as %q reads back as %+v, want %+v", out, back, r)
 		}
 	})
 }
