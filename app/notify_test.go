@@ -25,7 +25,10 @@ func TestWorkerSignsWebhookWithConfiguredSecret(t *testing.T) {
 	const secret = "configured-secret"
 	got := make(chan bool, 1)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("read webhook body: %v", err)
+		}
 		mac := hmac.New(sha256.New, []byte(secret))
 		mac.Write(body)
 		got <- r.Header.Get("X-Monitor-Signature") == "sha256="+hex.EncodeToString(mac.Sum(nil))
@@ -35,6 +38,10 @@ func TestWorkerSignsWebhookWithConfiguredSecret(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.AlertWebhookURL = hook.URL
 	cfg.AlertWebhookSecret = secret
+	// The worker refuses a database without the schema: migrate it as `monitor migrate` would.
+	if err := migrate(t.Context(), cfg, testenv.Logger(t)); err != nil {
+		t.Fatal(err)
+	}
 	p, err := build(t.Context(), roleWorker, cfg, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +69,10 @@ func TestWorkerSignsWebhookWithConfiguredSecret(t *testing.T) {
 func TestWorkerRepeatsWithConfiguredInterval(t *testing.T) {
 	got := make(chan string, 10)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("read webhook body: %v", err)
+		}
 		got <- string(body)
 	}))
 	defer hook.Close()
@@ -70,6 +80,10 @@ func TestWorkerRepeatsWithConfiguredInterval(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.AlertWebhookURL = hook.URL
 	cfg.AlertRepeatEvery = time.Hour
+	// The worker refuses a database without the schema: migrate it as `monitor migrate` would.
+	if err := migrate(t.Context(), cfg, testenv.Logger(t)); err != nil {
+		t.Fatal(err)
+	}
 	p, err := build(t.Context(), roleWorker, cfg, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
