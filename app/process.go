@@ -126,6 +126,7 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		if err != nil {
 			return p, err
 		}
+		opt.Redis = p.redis.Client // each enqueued tick, for the workers' SkipStale
 		if p.scheduler, err = scheduler.New(p.redis.ConnOpt, opt); err != nil {
 			return p, err
 		}
@@ -221,13 +222,18 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The periodic jobs skip a tick older than one already enqueued or started, so a
+	// resumed periodic queue runs its backlog's newest tick only (scheduler.SkipStale).
+	periodic := func(h asynq.Handler) asynq.Handler {
+		return scheduler.SkipStale(h, scheduler.SkipOptions{Redis: p.redis.Client, Logger: log})
+	}
 	mux := asynq.NewServeMux()
 	mux.Handle(task.TypeStatusBatch, worker.NewBatchWriter(p.db, log))
-	mux.Handle(task.TypeSweep, sweeper)
+	mux.Handle(task.TypeSweep, periodic(sweeper))
 	mux.Handle(task.TypeAlertNotify, notifier)
-	mux.HandleFunc(task.TypeCommandSync, p.commands.HandleSync)
-	mux.HandleFunc(task.TypeLogPull, p.commands.HandlePull)
-	mux.Handle(task.TypeRetention, retentionJob)
+	mux.Handle(task.TypeCommandSync, periodic(asynq.HandlerFunc(p.commands.HandleSync)))
+	mux.Handle(task.TypeLogPull, periodic(asynq.HandlerFunc(p.commands.HandlePull)))
+	mux.Handle(task.TypeRetention, periodic(retentionJob))
 	p.workerMux = mux
 	return nil
 }

@@ -2,6 +2,7 @@
 package scheduler
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"monitor/internal/asynqlog"
 	"monitor/task"
@@ -33,6 +35,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock that picks each firing's tick; nil means time.Now.
 	Now func() time.Time
+	// Redis, when set, receives each job's newest enqueued tick (LastTickKey), which
+	// SkipStale reads to skip the older ticks of a backlog. nil records nothing: SkipStale
+	// then skips only ticks older than one a worker has started.
+	Redis redis.Scripter
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -67,7 +73,8 @@ func (o *Options) withDefaults() (Options, error) {
 // firing falls in (Schedule.Tick), so a second replica firing in the same bucket gets
 // asynq.ErrTaskIDConflict and the tick runs once. Each task is retained as long as one
 // period after it completes, so a replica firing late in the bucket still conflicts; the
-// next bucket has a new id, so retention never blocks a later tick.
+// next bucket has a new id, so retention never blocks a later tick. With opt.Redis each
+// successful enqueue also records its tick (LastTickKey) for SkipStale.
 func New(redis asynq.RedisConnOpt, o Options) (*asynq.Scheduler, error) {
 	opt, err := o.withDefaults()
 	if err != nil {
@@ -111,6 +118,9 @@ func New(redis asynq.RedisConnOpt, o Options) (*asynq.Scheduler, error) {
 				log.Error("enqueue periodic job", "err", err)
 			default:
 				log.Debug("enqueued periodic job", "type", info.Type, "id", info.ID)
+				if opt.Redis != nil {
+					recordEnqueued(opt.Redis, info, opt.Now(), log)
+				}
 			}
 		},
 		EnqueueErrorHandler: func(t *asynq.Task, _ []asynq.Option, _ error) {
@@ -133,6 +143,21 @@ func New(redis asynq.RedisConnOpt, o Options) (*asynq.Scheduler, error) {
 		}
 	}
 	return s, nil
+}
+
+// recordEnqueued advances the job's last tick to the tick of the task just enqueued, so
+// that SkipStale skips the older ticks still queued. It runs after the job's lock is
+// released; a failure is logged and costs only the skipping of those older ticks.
+func recordEnqueued(rdb redis.Scripter, info *asynq.TaskInfo, now time.Time, log *slog.Logger) {
+	tick, ok := ParseTaskID(info.Type, info.ID)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := recordTick(ctx, rdb, info.Type, tick, now); err != nil {
+		log.Warn("record the tick of a periodic job", "type", info.Type, "id", info.ID, "err", err)
+	}
 }
 
 // TaskID is the id of job's task for the tick that t falls in.
