@@ -90,6 +90,11 @@ func (s *Server) acceptReport(c echo.Context) error {
 	if err := s.checkDeviceKey(c, r.Tenant); err != nil {
 		return err
 	}
+	// Before the rate limit, so that refused reports naming a device of another tenant
+	// do not spend the real device's budget.
+	if err := s.checkDeviceTenant(c, &r); err != nil {
+		return err
+	}
 	if err := s.checkDeviceRate(c, r.SN); err != nil {
 		return err
 	}
