@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +83,22 @@ func counterValue(t testing.TB, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestLogUploadFollowsTheBinding checks that /open/logUpload takes the device's tenant
+// from the binding on Redis, as status reports do: a device whose first report is
+// accepted but not yet written to devices can already upload under its tenant's key.
+func TestLogUploadFollowsTheBinding(t *testing.T) {
+	h := newHarness(t, victimAndAttacker)
+	if rec := h.postReport(report("NEW7", 7, 1), headerDeviceKey, keySeven); rec.Code != http.StatusOK {
+		t.Fatalf("first report: %d %s", rec.Code, rec.Body)
+	}
+	cmd := h.createCommand("NEW7", http.StatusCreated)
+	target := "/open/logUpload?sn=NEW7&cmdId=" + strconv.FormatUint(cmd.ID, 10)
+	if rec := h.do(http.MethodPost, target, "x\n", headerDeviceKey, keyZero); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("another tenant's key: %d %s, want 401", rec.Code, rec.Body)
+	}
+	if rec := h.do(http.MethodPost, target, "log\n", headerDeviceKey, keySeven); rec.Code != http.StatusOK {
+		t.Fatalf("the bound tenant's key: %d %s, want 200", rec.Code, rec.Body)
+	}
 }
