@@ -119,11 +119,13 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if !w.Seeded {
-		if err := s.seed(ctx, now); err != nil {
+	if !w.Seeded || !w.TenantsSeeded {
+		if err := s.seed(ctx, now, !w.Seeded, !w.TenantsSeeded); err != nil {
 			return res, err
 		}
-		w.Since = now
+		if !w.Seeded {
+			w.Since = now
+		}
 	}
 	switch {
 	case w.LastAccept.IsZero() || now.Sub(w.LastAccept) > s.opt.OfflineAfter:
@@ -232,32 +234,47 @@ func (s *Sweeper) notified(ctx context.Context, as []model.Alert, now time.Time)
 	return nil
 }
 
-// seed fills the last-seen set from devices.last_seen after Redis lost it (or on first
-// start); newer times already on Redis win.
-func (s *Sweeper) seed(ctx context.Context, now time.Time) error {
-	var all []fleet.Seen
+// seed fills what Redis lost (or never had) from the devices table: with lastSeen the
+// last-seen set from devices.last_seen (newer times already on Redis win), with tenants
+// the sn→tenant bindings from devices.tenant (the database wins: only operators move a
+// device, and the batch writer never changes devices.tenant).
+func (s *Sweeper) seed(ctx context.Context, now time.Time, lastSeen, tenants bool) error {
+	var (
+		all   []fleet.Seen
+		bound []fleet.Bound
+	)
 	after := ""
 	for {
 		var rows []struct {
 			SN       string
+			Tenant   uint32
 			LastSeen time.Time
 		}
-		if err := s.db.WithContext(ctx).Model(&model.Device{}).Select("sn, last_seen").
+		if err := s.db.WithContext(ctx).Model(&model.Device{}).Select("sn, tenant, last_seen").
 			Where("sn > ?", after).Order("sn").Limit(5000).Scan(&rows).Error; err != nil {
-			return fmt.Errorf("read devices to seed last seen: %w", err)
+			return fmt.Errorf("read devices to seed the fleet state: %w", err)
 		}
 		for _, r := range rows {
 			all = append(all, fleet.Seen{SN: r.SN, At: r.LastSeen})
+			bound = append(bound, fleet.Bound{SN: r.SN, Tenant: r.Tenant})
 		}
 		if len(rows) < 5000 {
 			break
 		}
 		after = rows[len(rows)-1].SN
 	}
-	if err := s.fleet.Seed(ctx, all, now); err != nil {
-		return err
+	if tenants {
+		if err := s.fleet.SeedTenants(ctx, bound, now); err != nil {
+			return err
+		}
+		s.log.Info("seeded device tenants from the database", "devices", len(bound))
 	}
-	s.log.Info("seeded last-seen times from the database; new offline alerts wait one offline_after", "devices", len(all))
+	if lastSeen {
+		if err := s.fleet.Seed(ctx, all, now); err != nil {
+			return err
+		}
+		s.log.Info("seeded last-seen times from the database; new offline alerts wait one offline_after", "devices", len(all))
+	}
 	return nil
 }
 

@@ -59,7 +59,7 @@ func BenchmarkSweep(b *testing.B) {
 		b.Fatal(err)
 	}
 	for at := t0; at.Before(now); at = at.Add(10 * time.Minute) {
-		if _, err := fl.Accept(ctx, "SN000001", at); err != nil {
+		if _, err := fl.Accept(ctx, "SN000001", 0, at); err != nil {
 			b.Fatal(err)
 		}
 	}

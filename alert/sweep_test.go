@@ -75,7 +75,7 @@ func (e *env) addDevices(t *testing.T, lastSeen time.Time, tenant uint32, city s
 func (e *env) report(t *testing.T, sns ...string) {
 	t.Helper()
 	for _, sn := range sns {
-		if _, err := e.fl.Accept(context.Background(), sn, e.now); err != nil {
+		if _, err := e.fl.Accept(context.Background(), sn, 0, e.now); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"gorm.io/gorm"
 
 	"monitor/model"
@@ -52,19 +54,58 @@ func (s *Server) checkDeviceKey(c echo.Context, tenant uint32) error {
 	return nil
 }
 
+var tenantMismatches = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "monitor_device_tenant_mismatch_total",
+	Help: "Status reports refused (401) because they named another tenant than the one their device belongs to.",
+})
+
+// checkDeviceTenant enforces, with device auth on, that a device belongs to the tenant it
+// first reported under: it binds r.SN to r.Tenant on Redis when r.SN is new (atomically,
+// so of two first reports naming different tenants one wins) and refuses with 401 a
+// report naming another tenant than the bound one. It runs before the enqueue, so a
+// refused report enqueues nothing, records no last-seen time and is handed no command.
+// With device auth off anyone may post as any device and tenant anyway, so nothing is
+// checked; Fleet.Accept still binds new devices, so turning auth on needs no migration.
+func (s *Server) checkDeviceTenant(c echo.Context, r *model.Report) error {
+	if s.deviceKeys == nil {
+		return nil
+	}
+	bound, err := s.opt.Fleet.Bind(c.Request().Context(), r.SN, r.Tenant)
+	if err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Msg: "queue unavailable, nothing was accepted: retry later", Err: err}
+	}
+	if bound != r.Tenant {
+		tenantMismatches.Inc()
+		s.log.Warn("report refused: the device belongs to another tenant",
+			"sn", r.SN, "tenant", r.Tenant, "bound_tenant", bound, "remote", c.RealIP(), "request_id", requestID(c))
+		return errorf(http.StatusUnauthorized, "tenant: device %s does not belong to tenant %d", r.SN, r.Tenant)
+	}
+	return nil
+}
+
 // checkLogUploadKey applies device auth to a log upload, whose request names only the
-// device: the key must be that of the tenant the device last reported under, so a device
-// that never reported cannot upload while device auth is on.
+// device: the key must be that of the tenant the device belongs to, the same binding on
+// Redis that status reports are checked against. When Redis holds no binding (a device
+// whose first report was never accepted, or a Redis that lost its data and was not
+// re-seeded yet) the device's row decides; a device in neither cannot upload.
 func (s *Server) checkLogUploadKey(c echo.Context, sn string) error {
 	if s.deviceKeys == nil {
 		return nil
 	}
 	if c.Request().Header.Get(headerDeviceKey) == "" {
-		// Refused before the lookup, so keyless requests cost no database query.
+		// Refused before the lookup, so keyless requests cost no query.
 		return errorf(http.StatusUnauthorized, "%s: required", headerDeviceKey)
 	}
+	ctx := c.Request().Context()
+	tenant, ok, err := s.opt.Fleet.Tenant(ctx, sn)
+	if err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Msg: "redis unavailable: retry later", Err: err}
+	}
+	if ok {
+		return s.checkDeviceKey(c, tenant)
+	}
 	var d model.Device
-	err := s.opt.DB.WithContext(c.Request().Context()).Select("tenant").Take(&d, "sn = ?", sn).Error
+	err = s.opt.DB.WithContext(ctx).Select("tenant").Take(&d, "sn = ?", sn).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return errorf(http.StatusUnauthorized, "%s: device %s has not reported yet, so its tenant is unknown", headerDeviceKey, sn)
 	}

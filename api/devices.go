@@ -1,10 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -254,4 +257,59 @@ func parseReportQuery(q url.Values, loc *time.Location) (rq reportQuery, err err
 	}
 	rq.before, err = idCursor(cursorReports, p.get("cursor"))
 	return rq, err
+}
+
+// moveRequest is the body of PATCH /api/v1/devices/{sn}. Tenant is a pointer so that a
+// body without it is told apart from a move to tenant 0.
+type moveRequest struct {
+	Tenant *uint32 `json:"tenant"`
+}
+
+// moveDevice serves PATCH /api/v1/devices/{sn} {"tenant":N}: it moves the device to
+// another tenant, in the database first and then in the binding on Redis that status
+// reports are checked against, and answers 200 with the device. When Redis fails after
+// the database was updated the answer is a 503: the database has the new tenant, but
+// reports are still checked against the old one until the move is repeated (it is
+// idempotent) or Redis re-seeds the bindings after losing its data.
+func (s *Server) moveDevice(c echo.Context) error {
+	if _, err := newParams(c.QueryParams()); err != nil {
+		return badRequest(err)
+	}
+	sn := c.Param("sn")
+	if err := model.ValidateSN(sn); err != nil {
+		return badRequest(err)
+	}
+	var req moveRequest
+	dec := json.NewDecoder(io.LimitReader(c.Request().Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) && ute.Field == "tenant" {
+			return errorf(http.StatusBadRequest, "tenant: not a tenant number (0 to 4294967295)")
+		}
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return errorf(http.StatusBadRequest, "%s: unknown field; the body is {\"tenant\":N}", model.Clip(strings.Trim(f, `"`)))
+		}
+		return errorf(http.StatusBadRequest, "tenant: bad JSON body, want {\"tenant\":N}")
+	}
+	if req.Tenant == nil {
+		return errorf(http.StatusBadRequest, "tenant: required, want {\"tenant\":N}")
+	}
+	ctx := c.Request().Context()
+	d, err := s.findDevice(c)
+	if err != nil {
+		return err
+	}
+	if err := s.opt.DB.WithContext(ctx).Model(&model.Device{}).Where("sn = ?", sn).
+		Update("tenant", *req.Tenant).Error; err != nil {
+		return dbError("move device", err)
+	}
+	if err := s.opt.Fleet.SetTenant(ctx, sn, *req.Tenant); err != nil {
+		return &Error{Status: http.StatusServiceUnavailable,
+			Msg: "redis unavailable: the device was moved in the database but reports are still checked against its old tenant; retry the move",
+			Err: err}
+	}
+	s.log.Info("device moved to another tenant", "sn", sn, "from", d.Tenant, "to", *req.Tenant)
+	d.Tenant = *req.Tenant
+	return c.JSON(http.StatusOK, newDeviceJSON(d, s.offlineCutoff()))
 }

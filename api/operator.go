@@ -6,6 +6,7 @@ import "github.com/labstack/echo/v4"
 func (s *Server) operatorRoutes(g *echo.Group) {
 	g.GET("/devices", s.listDevices)
 	g.GET("/devices/:sn", s.getDevice)
+	g.PATCH("/devices/:sn", s.moveDevice)
 	g.GET("/devices/:sn/reports", s.listReports)
 	g.GET("/openapi.yaml", s.openAPI)
 	g.POST("/devices/:sn/commands", s.createCommand)

@@ -90,6 +90,11 @@ func (s *Server) acceptReport(c echo.Context) error {
 	if err := s.checkDeviceKey(c, r.Tenant); err != nil {
 		return err
 	}
+	// Before the rate limit, so that refused reports naming a device of another tenant
+	// do not spend the real device's budget.
+	if err := s.checkDeviceTenant(c, &r); err != nil {
+		return err
+	}
 	if err := s.checkDeviceRate(c, r.SN); err != nil {
 		return err
 	}
@@ -129,7 +134,7 @@ func readBody(buf *bytes.Buffer, req *http.Request, limit int64) error {
 func (s *Server) reply(ctx context.Context, r *model.Report) statusReply {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	id, err := s.opt.Fleet.Accept(ctx, r.SN, r.AcceptedAt)
+	id, err := s.opt.Fleet.Accept(ctx, r.SN, r.Tenant, r.AcceptedAt)
 	if err != nil {
 		lastSeenFailed.Inc()
 		s.log.Warn("report enqueued but last seen not recorded", "sn", r.SN, "err", err)

@@ -50,7 +50,7 @@ func (e *env) device(t *testing.T, sn string, tenant uint32, city, typ string, l
 // report is what statusUpload does: it returns the command id of the reply.
 func (e *env) report(t *testing.T, sn string) uint64 {
 	t.Helper()
-	id, err := e.fl.Accept(context.Background(), sn, e.now)
+	id, err := e.fl.Accept(context.Background(), sn, 0, e.now)
 	if err != nil {
 		t.Fatal(err)
 	}

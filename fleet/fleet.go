@@ -33,6 +33,11 @@ const (
 	// KeyFirstDelivery holds the first such reply's time.
 	KeyDeliveries    = "monitor:cmd:deliveries"
 	KeyFirstDelivery = "monitor:cmd:firstdelivery"
+	// KeyTenant maps sn to the tenant the device belongs to: the tenant of its first
+	// accepted report, changed only by an operator's move (SetTenant). KeyTenantSeeded marks
+	// that it was seeded from devices.tenant since this Redis's data began.
+	KeyTenant       = "monitor:tenant"
+	KeyTenantSeeded = "monitor:tenant:seeded"
 )
 
 // chunk bounds the arguments of one Redis command in bulk operations.
@@ -51,8 +56,10 @@ func New(rdb redis.UniversalClient, offlineAfter time.Duration) *Fleet {
 }
 
 // acceptScript records one accepted report and returns the device's open command id,
-// or nil. KEYS: lastseen, lastaccept, watchsince, open, deliveries, firstdelivery.
-// ARGV: sn, accepted micros, gap micros.
+// or nil. It also binds sn to the report's tenant when sn has no tenant yet (with device
+// auth off nothing checked the binding before, and this keeps it following the first
+// tenant anyway). KEYS: lastseen, lastaccept, watchsince, open, deliveries,
+// firstdelivery, tenant. ARGV: sn, accepted micros, gap micros, tenant.
 var acceptScript = redis.NewScript(`
 local at = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], 'GT', at, ARGV[1])
@@ -63,6 +70,7 @@ if at > prev then
     redis.call('SET', KEYS[3], ARGV[2])
   end
 end
+redis.call('HSETNX', KEYS[7], ARGV[1], ARGV[4])
 local id = redis.call('HGET', KEYS[4], ARGV[1])
 if id then
   redis.call('HINCRBY', KEYS[5], id, 1)
@@ -71,13 +79,13 @@ end
 return id
 `)
 
-var acceptKeys = []string{KeyLastSeen, KeyLastAccept, KeyWatchSince, KeyOpen, KeyDeliveries, KeyFirstDelivery}
+var acceptKeys = []string{KeyLastSeen, KeyLastAccept, KeyWatchSince, KeyOpen, KeyDeliveries, KeyFirstDelivery, KeyTenant}
 
-// Accept records that the API accepted a report of sn at time at, in one round trip,
-// and returns the id of the device's open command (0 when there is none). A returned
-// command counts as delivered.
-func (f *Fleet) Accept(ctx context.Context, sn string, at time.Time) (uint64, error) {
-	v, err := acceptScript.Run(ctx, f.rdb, acceptKeys, sn, at.UnixMicro(), f.gap.Microseconds()).Text()
+// Accept records that the API accepted a report of sn under tenant at time at, in one
+// round trip, and returns the id of the device's open command (0 when there is none). A
+// returned command counts as delivered.
+func (f *Fleet) Accept(ctx context.Context, sn string, tenant uint32, at time.Time) (uint64, error) {
+	v, err := acceptScript.Run(ctx, f.rdb, acceptKeys, sn, at.UnixMicro(), f.gap.Microseconds(), tenant).Text()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}
@@ -91,6 +99,81 @@ func (f *Fleet) Accept(ctx context.Context, sn string, at time.Time) (uint64, er
 	return id, nil
 }
 
+// bindScript binds sn to a tenant unless it is bound already, and returns the tenant it
+// is bound to. KEYS: tenant. ARGV: sn, tenant.
+var bindScript = redis.NewScript(`
+local t = redis.call('HGET', KEYS[1], ARGV[1])
+if t then
+  return t
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return ARGV[2]
+`)
+
+// Bind binds sn to tenant when sn is not bound yet, atomically, and returns the tenant
+// sn is bound to: tenant itself for a new device, else the tenant it belongs to.
+func (f *Fleet) Bind(ctx context.Context, sn string, tenant uint32) (uint32, error) {
+	v, err := bindScript.Run(ctx, f.rdb, []string{KeyTenant}, sn, tenant).Text()
+	if err != nil {
+		return 0, fmt.Errorf("bind device tenant: %w", err)
+	}
+	return parseTenant(sn, v)
+}
+
+// Tenant returns the tenant sn is bound to; ok is false for a device not bound.
+func (f *Fleet) Tenant(ctx context.Context, sn string) (tenant uint32, ok bool, err error) {
+	v, err := f.rdb.HGet(ctx, KeyTenant, sn).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read device tenant: %w", err)
+	}
+	t, err := parseTenant(sn, v)
+	return t, err == nil, err
+}
+
+// SetTenant binds sn to tenant, replacing any binding: an operator moved the device.
+func (f *Fleet) SetTenant(ctx context.Context, sn string, tenant uint32) error {
+	if err := f.rdb.HSet(ctx, KeyTenant, sn, tenant).Err(); err != nil {
+		return fmt.Errorf("move device tenant: %w", err)
+	}
+	return nil
+}
+
+// Bound is one device's tenant.
+type Bound struct {
+	SN     string
+	Tenant uint32
+}
+
+// SeedTenants binds each device to its tenant from the database, replacing what Redis
+// holds (the database is where operators move devices, and the batch writer never
+// changes a device's tenant), then marks the bindings seeded.
+func (f *Fleet) SeedTenants(ctx context.Context, bs []Bound, now time.Time) error {
+	for part := range slices.Chunk(bs, chunk) {
+		args := make([]any, 0, 2*len(part))
+		for _, b := range part {
+			args = append(args, b.SN, b.Tenant)
+		}
+		if err := f.rdb.HSet(ctx, KeyTenant, args...).Err(); err != nil {
+			return fmt.Errorf("seed device tenants: %w", err)
+		}
+	}
+	if err := f.rdb.Set(ctx, KeyTenantSeeded, now.UnixMicro(), 0).Err(); err != nil {
+		return fmt.Errorf("mark device tenants seeded: %w", err)
+	}
+	return nil
+}
+
+func parseTenant(sn, v string) (uint32, error) {
+	t, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("tenant of %s: bad value %q", sn, v)
+	}
+	return uint32(t), nil
+}
+
 // Watch is what the sweep needs to know before it may call anyone offline.
 type Watch struct {
 	// LastAccept is the newest acceptance of any report; zero when none was ever recorded.
@@ -99,15 +182,17 @@ type Watch struct {
 	Since time.Time
 	// Seeded reports whether the last-seen set holds the database's devices.
 	Seeded bool
+	// TenantsSeeded reports whether the sn→tenant bindings hold the database's devices.
+	TenantsSeeded bool
 }
 
 // Watch reads the intake state in one round trip.
 func (f *Fleet) Watch(ctx context.Context) (Watch, error) {
-	vals, err := f.rdb.MGet(ctx, KeyLastAccept, KeyWatchSince, KeySeeded).Result()
+	vals, err := f.rdb.MGet(ctx, KeyLastAccept, KeyWatchSince, KeySeeded, KeyTenantSeeded).Result()
 	if err != nil {
 		return Watch{}, fmt.Errorf("read intake state: %w", err)
 	}
-	return Watch{LastAccept: microsOf(vals[0]), Since: microsOf(vals[1]), Seeded: vals[2] != nil}, nil
+	return Watch{LastAccept: microsOf(vals[0]), Since: microsOf(vals[1]), Seeded: vals[2] != nil, TenantsSeeded: vals[3] != nil}, nil
 }
 
 func microsOf(v any) time.Time {
@@ -286,7 +371,7 @@ return {c, f}
 // TakeDeliveries removes and returns the deliveries recorded since the last call.
 // Give them back with RestoreDeliveries when they cannot be stored.
 func (f *Fleet) TakeDeliveries(ctx context.Context) (map[uint64]Delivery, error) {
-	v, err := takeScript.Run(ctx, f.rdb, []string{KeyDeliveries, KeyFirstDelivery}).Slice()
+	v, err := takeScript.Run(ctx, f.rdb, []string{KeyDeliveries, KeyFirstDelivery, KeyTenant}).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("take deliveries: %w", err)
 	}

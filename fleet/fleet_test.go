@@ -28,7 +28,7 @@ func TestAcceptAndDeliveries(t *testing.T) {
 		{"A", t0.Add(2 * time.Minute), 7},
 		{"A", t0.Add(-time.Hour), 7}, // a late, older report does not move last seen back
 	} {
-		id, err := fl.Accept(ctx, tc.sn, tc.at)
+		id, err := fl.Accept(ctx, tc.sn, 0, tc.at)
 		if err != nil || id != tc.want {
 			t.Fatalf("accept %d: %d, %v; want %d", i, id, err, tc.want)
 		}
@@ -53,7 +53,7 @@ func TestAcceptAndDeliveries(t *testing.T) {
 		t.Fatalf("taken twice: %+v %v", again, err)
 	}
 	// A delivery recorded after the take merges with what is given back.
-	if _, err := fl.Accept(ctx, "A", t0.Add(3*time.Minute)); err != nil {
+	if _, err := fl.Accept(ctx, "A", 0, t0.Add(3*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if err := fl.RestoreDeliveries(ctx, ds); err != nil {
@@ -70,13 +70,63 @@ func TestAcceptAndDeliveries(t *testing.T) {
 	if err := fl.ClearOpen(ctx, map[string]uint64{"A": 7}); err != nil {
 		t.Fatal(err)
 	}
-	if id, err := fl.Accept(ctx, "A", t0.Add(4*time.Minute)); err != nil || id != 8 {
+	if id, err := fl.Accept(ctx, "A", 0, t0.Add(4*time.Minute)); err != nil || id != 8 {
 		t.Fatalf("after clearing an old id: %d %v", id, err)
 	}
 	if err := fl.ClearOpen(ctx, map[string]uint64{"A": 8}); err != nil {
 		t.Fatal(err)
 	}
-	if id, err := fl.Accept(ctx, "A", t0.Add(5*time.Minute)); err != nil || id != 0 {
+	if id, err := fl.Accept(ctx, "A", 0, t0.Add(5*time.Minute)); err != nil || id != 0 {
 		t.Fatalf("after clearing: %d %v", id, err)
+	}
+}
+
+func TestTenantBinding(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.NewRedis(t)
+	fl := fleet.New(rdb.Client, 30*time.Minute)
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+
+	if got, err := fl.Bind(ctx, "A", 0); err != nil || got != 0 {
+		t.Fatalf("first bind: %d, %v", got, err)
+	}
+	if got, err := fl.Bind(ctx, "A", 7); err != nil || got != 0 {
+		t.Fatalf("bind to another tenant: %d, %v; want the first tenant 0", got, err)
+	}
+	// Accept binds an unbound device (device auth off) and never rebinds a bound one.
+	if _, err := fl.Accept(ctx, "B", 5, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fl.Accept(ctx, "A", 7, t0); err != nil {
+		t.Fatal(err)
+	}
+	for sn, want := range map[string]uint32{"A": 0, "B": 5} {
+		if got, ok, err := fl.Tenant(ctx, sn); err != nil || !ok || got != want {
+			t.Fatalf("tenant of %s: %d %v %v; want %d", sn, got, ok, err, want)
+		}
+	}
+	if _, ok, err := fl.Tenant(ctx, "NEVER"); err != nil || ok {
+		t.Fatalf("tenant of a device never bound: %v %v", ok, err)
+	}
+	if err := fl.SetTenant(ctx, "A", 7); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fl.Bind(ctx, "A", 0); err != nil || got != 7 {
+		t.Fatalf("bind after a move: %d, %v; want 7", got, err)
+	}
+	// Seeding: the database's tenant replaces Redis's, and the mark is set.
+	if w, err := fl.Watch(ctx); err != nil || w.TenantsSeeded {
+		t.Fatalf("seeded before seeding: %+v %v", w, err)
+	}
+	if err := fl.SeedTenants(ctx, []fleet.Bound{{SN: "B", Tenant: 6}, {SN: "C", Tenant: 1}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	for sn, want := range map[string]uint32{"A": 7, "B": 6, "C": 1} {
+		if got, _, err := fl.Tenant(ctx, sn); err != nil || got != want {
+			t.Fatalf("tenant of %s after seeding: %d %v; want %d", sn, got, err, want)
+		}
+	}
+	if w, err := fl.Watch(ctx); err != nil || !w.TenantsSeeded || w.Seeded {
+		t.Fatalf("after seeding tenants: %+v %v", w, err)
 	}
 }

@@ -213,12 +213,14 @@ const statusColumns = "sn,posno,city,tyid,unum1,unum2,ndate,ntime,amount,count,l
 const deviceColumns = "sn,tenant,city,tyid,posno,line,unum1,unum2,amount,count,ndate,ntime,stime,ctime,first_seen,last_seen"
 
 // deviceUpdated are the columns that follow a device's newest report by (ndate, ntime).
+// tenant is not one of them: a new device's row takes its first report's tenant, and
+// after that only an operator moves it (PATCH /api/v1/devices/{sn}), never a report.
 // MySQL evaluates ON DUPLICATE KEY UPDATE assignments in order, each seeing the columns
 // assigned before it, so the ones the choice reads come last: ntime (compared with the
 // old ndate), then ndate, which only ever moves to the greater date, so the choice reads
 // the same for it whether ntime changed or not; last_seen, the tie-break, is assigned
 // after all of them.
-var deviceUpdated = strings.Split("tenant,city,tyid,posno,line,unum1,unum2,amount,count,stime,ctime,ntime,ndate", ",")
+var deviceUpdated = strings.Split("city,tyid,posno,line,unum1,unum2,amount,count,stime,ctime,ntime,ndate", ",")
 
 // deviceNewer is the condition, in MySQL's VALUES() form, under which the incoming report
 // replaces the stored one: its (ndate, ntime) is newer, or equal and accepted no earlier

@@ -369,3 +369,36 @@ func TestDevicesKeepTheNewestByReportTime(t *testing.T) {
 		})
 	}
 }
+
+// TestReportNeverMovesADevice is issue 8 item 7: a newer report naming another tenant
+// rewrote devices.tenant. A device's row keeps the tenant it was created with; only an
+// operator moves it. The report itself is still history under the tenant it named.
+func TestReportNeverMovesADevice(t *testing.T) {
+	db := testenv.NewDB(t).DB
+	w := NewBatchWriter(db, testenv.Logger(t))
+	t0 := time.Now().Add(-time.Hour)
+	first := report("D1", "09:00:00", t0)
+	first.Tenant = 0
+	if err := w.ProcessTask(context.Background(), batchOf(first)); err != nil {
+		t.Fatal(err)
+	}
+	other := report("D1", "09:10:00", t0.Add(10*time.Minute))
+	other.Tenant, other.Unum1 = 7, 42
+	if err := w.ProcessTask(context.Background(), batchOf(other)); err != nil {
+		t.Fatal(err)
+	}
+	var d model.Device
+	if err := db.First(&d, "sn = ?", "D1").Error; err != nil {
+		t.Fatal(err)
+	}
+	if d.Tenant != 0 {
+		t.Fatalf("devices.tenant = %d after a report naming tenant 7, want 0", d.Tenant)
+	}
+	if d.NTime != "09:10:00" || d.Unum1 != 42 {
+		t.Fatalf("device = %+v, want the newer report's other columns", d)
+	}
+	var s model.Status
+	if err := db.First(&s, "sn = ? AND ntime = ?", "D1", "09:10:00").Error; err != nil || s.Tenant != 7 {
+		t.Fatalf("history row: tenant %d, %v; want 7", s.Tenant, err)
+	}
+}
