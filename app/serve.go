@@ -14,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"monitor/api"
 	"monitor/config"
 	"monitor/task"
 )
@@ -107,7 +108,11 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 	}
 	if ls.http != nil {
 		base := "http://" + displayAddr(ls.http.Addr())
-		start(ls.http, p.api.HTTPServer(cfg.HTTPAddr), "http")
+		srv := p.api.HTTPServer(cfg.HTTPAddr)
+		// The shutdown drains reports but cuts log uploads: the terminal uploads again,
+		// and a slow one would otherwise hold the shutdown for its whole timeout.
+		api.CutUploadsOnShutdown(srv)
+		start(ls.http, srv, "http")
 		ls.http = nil
 		fmt.Fprintf(stdout, "monitor %s listening\n  terminal API  POST %s/open/statusUpload\n  operator API  %s/api/v1 (Authorization: Bearer <token>)\n  asynqmon      %s/monitoring/ (Basic auth, any user, token as password)\n  fleet page    %s/fleet (the same login)\n  metrics       %s/metrics\n",
 			r, base, base, base, base, base)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,16 +18,7 @@ import (
 // role exits cleanly on SIGTERM: asynq's Run would install its own signal handling, so a
 // process mixing it with an HTTP server could ignore the signal.
 func TestSIGTERMStopsEveryRole(t *testing.T) {
-	// -short leaves out the build, except under MONITOR_TEST_REAL=1, which runs everything.
-	if testing.Short() && !testenv.Real() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "monitor")
-	build := exec.Command("go", "build", "-o", bin, "monitor")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := monitorBinary(t)
 	r := testenv.NewRedis(t)
 	db := testenv.NewDB(t)
 	for _, role := range []string{"all", "api", "worker", "scheduler"} {
