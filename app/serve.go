@@ -65,6 +65,10 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 		}
 	}
 
+	metrics, err := roleMetrics(r)
+	if err != nil {
+		return err
+	}
 	p, err := build(ctx, r, cfg, log)
 	if err != nil {
 		return err
@@ -124,7 +128,7 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 	}
 	if ls.metrics != nil {
 		log.Info("metrics listening", "addr", ls.metrics.Addr().String())
-		start(ls.metrics, metricsServer(log), "metrics")
+		start(ls.metrics, metricsServer(log, metrics), "metrics")
 		ls.metrics = nil
 	}
 	if p.worker != nil {
