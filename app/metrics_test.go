@@ -3,7 +3,10 @@ package app
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -83,5 +86,48 @@ func TestEachRoleServesItsOwnMetrics(t *testing.T) {
 				t.Errorf("exit: %v\n%s", err, p.out.String())
 			}
 		})
+	}
+}
+
+// TestOnlyTheAPIRegistersOnTheDefaultRegistry guards roleMetrics: a metric that a
+// package other than api registers on the default registry (promauto) is served only
+// by the processes that run the API, so a worker's or scheduler's would be lost from
+// the /metrics of the process that counts it. Such a package exports its collectors
+// (like worker.Collectors) and roleMetrics registers them for the roles that run it.
+func TestOnlyTheAPIRegistersOnTheDefaultRegistry(t *testing.T) {
+	root := filepath.Join("..")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); name != ".." && (strings.HasPrefix(name, ".") || name == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(rel, "api"+string(filepath.Separator)) || rel == filepath.Join("app", "metrics.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, use := range []string{"promauto.", "prometheus.MustRegister(", "prometheus.Register(", "prometheus.DefaultRegisterer"} {
+			if strings.Contains(string(src), use) {
+				t.Errorf("%s uses %s: export the collectors and register them in app's roleMetrics instead", rel, use)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
