@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,8 +28,10 @@ const logUploadTimeout = 15 * time.Minute
 // logUpload stores a terminal's log for its open command: POST /open/logUpload?sn=&cmdId=.
 // The body streams to a temporary file in the log directory while its size and sha256
 // are counted; past the limit it is refused with 413, and an empty one with 400, the file
-// removed and the command left open. The file is renamed to a name the server chooses,
-// and the log row and the command's completion are written in one transaction.
+// removed and the command left open. A cancelled request, or a shutdown of a server set
+// up with CutUploadsOnShutdown (answered 503), cuts the upload the same way. The file is
+// renamed to a name the server chooses, and the log row and the command's completion
+// are written in one transaction.
 func (s *Server) logUpload(c echo.Context) error {
 	req := c.Request()
 	ctx := req.Context()
@@ -81,9 +84,24 @@ func (s *Server) logUpload(c echo.Context) error {
 			}
 		}
 	}()
+	// A cancelled request or a shutdown of the server cuts the body read at once by moving
+	// its deadline to now; the read then fails and the deferred func removes the file.
+	cut := func() {
+		if err := rc.SetReadDeadline(time.Now()); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			s.log.Warn("cut log upload", "err", err)
+		}
+	}
+	defer context.AfterFunc(ctx, cut)()
+	down := shutdownOf(ctx)
+	if down != nil {
+		defer context.AfterFunc(down, cut)()
+	}
 	sum := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, sum), io.LimitReader(req.Body, limit+1))
 	if err != nil {
+		if down != nil && down.Err() != nil {
+			return errorf(http.StatusServiceUnavailable, "server shutting down: upload the log again")
+		}
 		return &Error{Status: http.StatusBadRequest, Msg: "body: could not be read", Err: fmt.Errorf("read log upload: %w", err)}
 	}
 	if n > limit {

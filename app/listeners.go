@@ -6,6 +6,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -22,10 +23,10 @@ func pprofServer() *http.Server {
 }
 
 // metricsServer serves /metrics and /healthz for the roles that serve no API (worker,
-// scheduler), so their counters can be scraped too.
-func metricsServer(log *slog.Logger) *http.Server {
+// scheduler), so their counters can be scraped too; /metrics serves reg (roleMetrics).
+func metricsServer(log *slog.Logger, reg *prometheus.Registry) *http.Server {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if _, err := w.Write([]byte(`{"status":"ok"}`)); err != nil {

@@ -15,8 +15,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/redis/go-redis/v9"
+
 	"monitor/backend"
 	"monitor/config"
+	"monitor/internal/redislog"
 	"monitor/model"
 	"monitor/simulate"
 )
@@ -89,6 +92,9 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("config: %w", err)
 	}
 	log := newLogger(cfg.LogLevel, stderr)
+	// go-redis (under asynq and the fleet state) logs through its own package-wide
+	// logger; set once here, its lines come out as this process's slog lines.
+	redis.SetLogger(redislog.New(log))
 	for _, w := range config.EnvWarnings(environ) {
 		log.Warn("config: " + w)
 	}

@@ -21,7 +21,15 @@ import (
 	"monitor/internal/testenv"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(cleanupM{m}) }
+
+// cleanupM runs the tests, then removes the binary that monitorBinary built.
+type cleanupM struct{ m *testing.M }
+
+func (c cleanupM) Run() int {
+	defer removeBinary()
+	return c.m.Run()
+}
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a running process.
 type syncBuffer struct {

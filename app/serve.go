@@ -14,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"monitor/api"
 	"monitor/config"
 	"monitor/task"
 )
@@ -64,6 +65,10 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 		}
 	}
 
+	metrics, err := roleMetrics(r)
+	if err != nil {
+		return err
+	}
 	p, err := build(ctx, r, cfg, log)
 	if err != nil {
 		return err
@@ -107,7 +112,11 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 	}
 	if ls.http != nil {
 		base := "http://" + displayAddr(ls.http.Addr())
-		start(ls.http, p.api.HTTPServer(cfg.HTTPAddr), "http")
+		srv := p.api.HTTPServer(cfg.HTTPAddr)
+		// The shutdown drains reports but cuts log uploads: the terminal uploads again,
+		// and a slow one would otherwise hold the shutdown for its whole timeout.
+		api.CutUploadsOnShutdown(srv)
+		start(ls.http, srv, "http")
 		ls.http = nil
 		fmt.Fprintf(stdout, "monitor %s listening\n  terminal API  POST %s/open/statusUpload\n  operator API  %s/api/v1 (Authorization: Bearer <token>)\n  asynqmon      %s/monitoring/ (Basic auth, any user, token as password)\n  fleet page    %s/fleet (the same login)\n  metrics       %s/metrics\n",
 			r, base, base, base, base, base)
@@ -119,7 +128,7 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 	}
 	if ls.metrics != nil {
 		log.Info("metrics listening", "addr", ls.metrics.Addr().String())
-		start(ls.metrics, metricsServer(log), "metrics")
+		start(ls.metrics, metricsServer(log, metrics), "metrics")
 		ls.metrics = nil
 	}
 	if p.worker != nil {

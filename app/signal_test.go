@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,16 +18,7 @@ import (
 // role exits cleanly on SIGTERM: asynq's Run would install its own signal handling, so a
 // process mixing it with an HTTP server could ignore the signal.
 func TestSIGTERMStopsEveryRole(t *testing.T) {
-	// -short leaves out the build, except under MONITOR_TEST_REAL=1, which runs everything.
-	if testing.Short() && !testenv.Real() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "monitor")
-	build := exec.Command("go", "build", "-o", bin, "monitor")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := monitorBinary(t)
 	r := testenv.NewRedis(t)
 	db := testenv.NewDB(t)
 	for _, role := range []string{"all", "api", "worker", "scheduler"} {
@@ -63,15 +53,20 @@ func TestSIGTERMStopsEveryRole(t *testing.T) {
 				case <-time.After(50 * time.Millisecond):
 				}
 			}
-			// Roles without the API serve their metrics on MONITOR_METRICS_ADDR.
+			// Roles without the API serve their metrics on MONITOR_METRICS_ADDR: the
+			// Go collector's, and the worker the workers' (TestEachRoleServesItsOwnMetrics).
 			if role == "worker" || role == "scheduler" {
+				want := "go_goroutines"
+				if role == "worker" {
+					want = "monitor_reports_stored_total"
+				}
 				resp, err := http.Get("http://" + metricsAddr + "/metrics")
 				if err != nil {
 					t.Fatalf("%s metrics: %v", role, err)
 				}
 				body, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "monitor_reports_stored_total") {
+				if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
 					t.Fatalf("%s /metrics = %d %v: %.200s", role, resp.StatusCode, err, body)
 				}
 			}

@@ -15,28 +15,29 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	"gorm.io/gorm"
 
 	"monitor/model"
 	"monitor/task"
 )
 
+// The batch writer's metrics; the process that runs workers registers Collectors on the
+// registry it serves, so a process without workers shows none of them.
 var (
-	reportsStored = promauto.NewCounter(prometheus.CounterOpts{
+	reportsStored = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "monitor_reports_stored_total", Help: "Reports inserted into tb_status.",
 	})
-	reportsDuplicate = promauto.NewCounter(prometheus.CounterOpts{
+	reportsDuplicate = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "monitor_reports_duplicate_total", Help: "Reports already in tb_status (repeated or re-delivered).",
 	})
-	itemsBad = promauto.NewCounter(prometheus.CounterOpts{
+	itemsBad = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "monitor_batch_items_bad_total", Help: "Batch items that could not be decoded and were dropped.",
 	})
-	batchSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+	batchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "monitor_batch_write_seconds", Help: "Time to write one batch.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 	})
-	ingestLag = promauto.NewHistogram(prometheus.HistogramOpts{
+	ingestLag = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "monitor_ingest_lag_seconds", Help: "Time from acceptance by the API to commit in tb_status, per batch's oldest report.",
 		Buckets: prometheus.ExponentialBuckets(0.1, 2, 14),
 	})

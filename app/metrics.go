@@ -1,0 +1,45 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"monitor/worker"
+)
+
+// roleMetrics sets up the metrics of role r: each process shows only the metrics of what
+// it runs, with the Go and process collectors. It returns the registry that a role
+// without the API serves on MONITOR_METRICS_ADDR, and nil for a role with the API.
+//
+// The API's metrics are registered on Prometheus's default registry (promauto) and the
+// API serves that registry, so `monitor all` adds the workers' metrics to it. The
+// worker and scheduler roles get a registry of their own, without the API's counters,
+// which would be stuck at 0 in a process that serves no API.
+func roleMetrics(r role) (*prometheus.Registry, error) {
+	if r.api() {
+		if r.worker() {
+			for _, c := range worker.Collectors() {
+				// Run may run more than once in a test process; the collectors are the same.
+				var already prometheus.AlreadyRegisteredError
+				if err := prometheus.Register(c); err != nil && !errors.As(err, &already) {
+					return nil, fmt.Errorf("register worker metrics: %w", err)
+				}
+			}
+		}
+		return nil, nil
+	}
+	reg := prometheus.NewRegistry()
+	cs := []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
+	if r.worker() {
+		cs = append(cs, worker.Collectors()...)
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return reg, nil
+}
