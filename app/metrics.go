@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"monitor/scheduler"
 	"monitor/worker"
 )
 
@@ -21,7 +22,7 @@ import (
 func roleMetrics(r role) (*prometheus.Registry, error) {
 	if r.api() {
 		if r.worker() {
-			for _, c := range worker.Collectors() {
+			for _, c := range workerCollectors() {
 				// Run may run more than once in a test process; the collectors are the same.
 				var already prometheus.AlreadyRegisteredError
 				if err := prometheus.Register(c); err != nil && !errors.As(err, &already) {
@@ -34,7 +35,7 @@ func roleMetrics(r role) (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	cs := []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	if r.worker() {
-		cs = append(cs, worker.Collectors()...)
+		cs = append(cs, workerCollectors()...)
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -42,4 +43,10 @@ func roleMetrics(r role) (*prometheus.Registry, error) {
 		}
 	}
 	return reg, nil
+}
+
+// workerCollectors are the metrics of what runs in a worker process: the batch writer
+// and the periodic jobs' stale-tick skipping.
+func workerCollectors() []prometheus.Collector {
+	return append(worker.Collectors(), scheduler.Collectors()...)
 }

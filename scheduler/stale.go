@@ -8,14 +8,17 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/redis/go-redis/v9"
 )
 
-var staleSkipped = promauto.NewCounterVec(prometheus.CounterOpts{
+var staleSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "monitor_periodic_stale_skipped_total",
 	Help: "Periodic job runs skipped because a newer tick of the same job was already enqueued or started.",
 }, []string{"type"})
+
+// Collectors returns the metrics of SkipStale, which runs in the workers, for the process
+// that runs workers to register on the registry its /metrics serves.
+func Collectors() []prometheus.Collector { return []prometheus.Collector{staleSkipped} }
 
 // MaxClockSkew bounds how far ahead of the recorder's clock a recorded tick may be and
 // still be trusted. A tick further ahead (a host whose clock jumped forward) is
