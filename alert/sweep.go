@@ -4,12 +4,14 @@
 // a report), never from tb_status, so a paused worker or a database outage cannot make
 // devices look silent. A device never seen is not in the set, so it is never offline.
 //
-// The sweep raises no new offline alert while it cannot trust silence:
-//   - when no report at all was accepted for longer than offline_after (our intake is
-//     down, or the sweep's clock jumped forward): a whole fleet never falls silent at once;
-//   - until intake has worked for a full offline_after since it (re)started after such a
-//     gap, or since the last-seen set was seeded from the database after Redis lost it:
-//     every live device must have had a whole window to report.
+// A device is called offline only for silence while intake was working: the API counts
+// the reports it accepts per 5 s on Redis, and the sweep counts, of each silent device's
+// silence, only the time during which intake was neither down nor degraded (intake.go
+// defines both). A device fires when that effective silence reaches offline_after. So an
+// outage of our API, a forward clock jump of the sweep's host, or Redis losing its data
+// (the counts go with it) makes no device offline; once intake works again, a device that
+// stays silent fires after offline_after of working intake. An outage is itself an
+// alert: intake_down, with empty sn, tenant and city.
 //
 // Resolutions are never held back, and alerts already firing stay firing, so a restart
 // or a clock jump neither flips the fleet offline nor silently clears real alerts.
@@ -92,8 +94,11 @@ type Result struct {
 	Silent, Fired, Resolved, Notifications int
 	// Repeated counts the firing alerts sent again (Options.RepeatEvery).
 	Repeated int
-	// Held is set when new offline alerts were held back (see the package doc).
+	// Held says why new offline alerts were held back, when some were: silent devices
+	// whose silence while intake worked is still under offline_after (see intake.go).
 	Held string
+	// HeldDevices counts them.
+	HeldDevices int
 }
 
 // ProcessTask is the asynq handler of task.TypeSweep.
@@ -102,8 +107,8 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if r.Held != "" && r.Silent > 0 {
-		s.log.Warn("offline alerts held back", "reason", r.Held, "silent", r.Silent)
+	if r.Held != "" {
+		s.log.Warn("offline alerts held back", "reason", r.Held, "held", r.HeldDevices)
 	}
 	if r.Fired+r.Resolved+r.Repeated > 0 {
 		s.log.Info("sweep", "fired", r.Fired, "resolved", r.Resolved, "repeated", r.Repeated, "notifications", r.Notifications)
@@ -120,17 +125,17 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	if !w.Seeded {
+		// Redis lost its data (or this is the first start): the intake activity is
+		// gone with it, so no silence counts until intake has worked offline_after again.
 		if err := s.seed(ctx, now); err != nil {
 			return res, err
 		}
-		w.Since = now
 	}
-	switch {
-	case w.LastAccept.IsZero() || now.Sub(w.LastAccept) > s.opt.OfflineAfter:
-		res.Held = "no report accepted from any device for longer than offline_after"
-	case w.Since.IsZero() || now.Sub(w.Since) < s.opt.OfflineAfter:
-		res.Held = "intake (re)started or last-seen seeded less than offline_after ago"
+	counts, err := s.fleet.Intake(ctx, now.Add(-intakeHorizon*s.opt.OfflineAfter))
+	if err != nil {
+		return res, err
 	}
+	iv := newIntakeView(counts, now.Add(-intakeHorizon*s.opt.OfflineAfter), now, s.opt.OfflineAfter)
 	cutoff := now.Add(-s.opt.OfflineAfter)
 	silent, err := s.fleet.SilentSince(ctx, cutoff)
 	if err != nil {
@@ -157,21 +162,36 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 			resolved = append(resolved, a)
 		}
 	}
-	if res.Held == "" {
-		isFiring := make(map[string]bool, len(firing))
-		for _, a := range firing {
-			isFiring[a.SN] = true
-		}
-		var fresh []fleet.Seen
-		for _, d := range silent {
-			if !isFiring[d.SN] {
-				fresh = append(fresh, d)
-			}
-		}
-		if fired, err = s.offlineAlerts(ctx, fresh, now); err != nil {
-			return res, err
+	isFiring := make(map[string]bool, len(firing))
+	for _, a := range firing {
+		isFiring[a.SN] = true
+	}
+	var fresh []fleet.Seen
+	held := 0
+	for _, d := range silent {
+		switch {
+		case isFiring[d.SN]:
+		case iv.effective(d.At) < s.opt.OfflineAfter:
+			held++
+		default:
+			fresh = append(fresh, d)
 		}
 	}
+	if fired, err = s.offlineAlerts(ctx, fresh, now); err != nil {
+		return res, err
+	}
+	if held > 0 {
+		res.HeldDevices = held
+		res.Held = "intake was down or degraded during their silence"
+		if iv.down || !iv.known {
+			res.Held = "intake is down or degraded now"
+		}
+	}
+	idf, idr, err := s.intakeDown(ctx, iv, now)
+	if err != nil {
+		return res, err
+	}
+	fired, resolved = append(fired, idf...), append(resolved, idr...)
 	uf, ur, err := s.unsent(ctx, now)
 	if err != nil {
 		return res, err
@@ -259,6 +279,24 @@ func (s *Sweeper) seed(ctx context.Context, now time.Time) error {
 	}
 	s.log.Info("seeded last-seen times from the database; new offline alerts wait one offline_after", "devices", len(all))
 	return nil
+}
+
+// intakeDown returns the intake_down alert to fire (intake is down or degraded now and
+// none fires) or to resolve (it fires and intake works). With too little activity to
+// judge, a firing one stays firing.
+func (s *Sweeper) intakeDown(ctx context.Context, iv *intakeView, now time.Time) (fired, resolved []model.Alert, err error) {
+	firing, err := s.firing(ctx, model.AlertIntakeDown)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case iv.down && len(firing) == 0:
+		fired = append(fired, model.Alert{Kind: model.AlertIntakeDown, StartsAt: iv.since,
+			Value: now.Sub(iv.since).Seconds()})
+	case iv.known && !iv.down:
+		resolved = firing
+	}
+	return fired, resolved, nil
 }
 
 // firing returns the firing alerts of kind.
