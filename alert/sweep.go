@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -66,6 +67,9 @@ type Sweeper struct {
 	enqueuer *asynq.Client
 	opt      Options
 	log      *slog.Logger
+
+	mu   sync.Mutex
+	held string // the last sweep's Result.Held, to log only its changes
 }
 
 // NewSweeper returns a Sweeper that reads last-seen times from fl, stores alerts in db
@@ -107,8 +111,16 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if r.Held != "" {
+	// Say when holding back starts, changes reason or ends, not at every sweep.
+	s.mu.Lock()
+	prev := s.held
+	s.held = r.Held
+	s.mu.Unlock()
+	switch {
+	case r.Held != "" && r.Held != prev:
 		s.log.Warn("offline alerts held back", "reason", r.Held, "held", r.HeldDevices)
+	case r.Held == "" && prev != "":
+		s.log.Info("offline alerts no longer held back")
 	}
 	if r.Fired+r.Resolved+r.Repeated > 0 {
 		s.log.Info("sweep", "fired", r.Fired, "resolved", r.Resolved, "repeated", r.Repeated, "notifications", r.Notifications)
