@@ -18,9 +18,7 @@
 package alert
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -33,7 +31,6 @@ import (
 
 	"monitor/fleet"
 	"monitor/model"
-	"monitor/task"
 )
 
 // rowsPerStatement bounds the rows or ids of one statement.
@@ -54,6 +51,12 @@ type Options struct {
 	// long after its last firing notice is sent again, grouped like new ones. 0 never
 	// repeats.
 	RepeatEvery time.Duration
+	// GroupWait is MONITOR_ALERT_GROUP_WAIT: the first notice of a group (status, tenant,
+	// city) waits this long after its first alert, so alerts arriving meanwhile join it.
+	GroupWait time.Duration
+	// GroupInterval is MONITOR_ALERT_GROUP_INTERVAL: a group sends at most one notice per
+	// interval; alerts arriving meanwhile wait for the next.
+	GroupInterval time.Duration
 	// Logger receives what each sweep did; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests move it.
@@ -83,6 +86,9 @@ func NewSweeper(db *gorm.DB, fl *fleet.Fleet, enqueuer *asynq.Client, opt Option
 	}
 	if opt.RepeatEvery < 0 {
 		return nil, fmt.Errorf("alert: repeat every %v is negative", opt.RepeatEvery)
+	}
+	if opt.GroupWait < 0 || opt.GroupInterval < 0 {
+		return nil, fmt.Errorf("alert: group wait %v or group interval %v is negative", opt.GroupWait, opt.GroupInterval)
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -502,45 +508,6 @@ type AlertEntry struct {
 	StartsAt time.Time  `json:"startsAt"`
 	EndsAt   *time.Time `json:"endsAt,omitempty"`
 	Value    float64    `json:"value"`
-}
-
-// notify enqueues one notification per status, tenant and city, like Alertmanager's
-// group_by [tenant, city] with the sweep's period as group_wait: devices of a depot
-// that fall silent together arrive in one request.
-func (s *Sweeper) notify(ctx context.Context, firing, resolved []model.Alert, now time.Time) (int, error) {
-	type key struct {
-		status, city string
-		tenant       uint32
-	}
-	groups := map[key][]AlertEntry{}
-	for _, a := range slices.Concat(firing, resolved) {
-		k := key{status: a.State, city: a.City, tenant: a.Tenant}
-		groups[k] = append(groups[k], AlertEntry{ID: a.Fingerprint(), Seq: a.ID, Status: a.State, Kind: a.Kind, SN: a.SN, Tenant: a.Tenant,
-			City: a.City, StartsAt: a.StartsAt, EndsAt: a.EndsAt, Value: a.Value})
-	}
-	keys := make([]key, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.status, b.status), cmp.Compare(a.tenant, b.tenant), cmp.Compare(a.city, b.city))
-	})
-	n := 0
-	for _, k := range keys {
-		for part := range slices.Chunk(groups[k], maxAlertsPerNotification) {
-			body, err := json.Marshal(Notification{Version: NotificationVersion, GroupKey: groupKey(k.tenant, k.city),
-				Status: k.status, GroupLabels: GroupLabels{Tenant: k.tenant, City: k.city}, Timestamp: now, Alerts: part})
-			if err != nil {
-				return n, fmt.Errorf("encode notification: %w", err)
-			}
-			if _, err := s.enqueuer.EnqueueContext(ctx, task.NewAlertNotifyTask(body)); err != nil {
-				// The alerts are stored; only this push is lost.
-				return n, fmt.Errorf("enqueue notification: %w", err)
-			}
-			n++
-		}
-	}
-	return n, nil
 }
 
 // groupKey is the GroupKey of the notices of tenant and city.

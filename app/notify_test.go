@@ -70,6 +70,7 @@ func TestWorkerRepeatsWithConfiguredInterval(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.AlertWebhookURL = hook.URL
 	cfg.AlertRepeatEvery = time.Hour
+	cfg.AlertGroupWait = 0 // the repeat goes out at this sweep, not a group wait later
 	p, err := build(t.Context(), roleWorker, cfg, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)

@@ -205,7 +205,7 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	p.onClose(enqueuer.Close)
 	sweeper, err := alert.NewSweeper(p.db, p.fleet, enqueuer, alert.Options{
 		OfflineAfter: cfg.OfflineAfter, UnsentThreshold: cfg.UnsentThreshold, Notify: cfg.AlertWebhookURL != "",
-		RepeatEvery: cfg.AlertRepeatEvery, Logger: log,
+		RepeatEvery: cfg.AlertRepeatEvery, GroupWait: cfg.AlertGroupWait, GroupInterval: cfg.AlertGroupInterval, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -375,3 +375,7 @@ func (f *Fleet) RestoreDeliveries(ctx context.Context, ds map[uint64]Delivery) e
 	}
 	return nil
 }
+
+// Redis returns the client the fleet state lives on, for other live state of the same
+// Redis (the alert notices waiting for their group).
+func (f *Fleet) Redis() redis.UniversalClient { return f.rdb }
