@@ -10,7 +10,7 @@ import (
 // Intake health.
 //
 // The API counts the reports it accepts per fleet.IntakeBucket (5 s) on Redis. From the
-// buckets of the last intakeHorizon offline_afters the sweep decides, for every bucket,
+// buckets of the last intakeHorizon the sweep decides, for every bucket,
 // whether intake worked in it, and calls a device offline only when its silence while
 // intake worked (its effective silence) reaches offline_after. A bucket did not work
 // when it is:
@@ -20,15 +20,21 @@ import (
 //     at least 15 s and at most half of offline_after (a fleet reporting in synchronised bursts
 //     has long usual gaps; one reporting all the time has short ones);
 //   - degraded: inside a complete block (the usual gap wide, aligned) that accepted under
-//     a tenth of the median of the non-empty complete blocks;
+//     a tenth of the usual block: the 90th percentile of the non-empty complete blocks (a
+//     high quantile, so that a degradation covering most of the horizon does not become
+//     the usual rate; one covering over 90% of it does);
 //   - unknown: before the first bucket the hash holds (Redis lost it, the first start,
 //     or older than the horizon), or while fewer than two buckets are non-empty.
 //
 // Intake is down now while the trailing run of empty buckets is longer than the usual
 // gap, or the latest complete block is degraded; that is the intake_down alert.
 
-// intakeHorizon is how many offline_afters of buckets the sweep keeps and looks at.
-const intakeHorizon = 3
+// intakeHorizon is how far back the sweep keeps and looks at buckets: three
+// offline_afters, and at least an hour so that the fleet's usual rate outlasts a long
+// degradation.
+func intakeHorizon(offlineAfter time.Duration) time.Duration {
+	return max(3*offlineAfter, time.Hour)
+}
 
 // degradedShare: a block that accepted under 1/degradedShare of the usual is degraded.
 const degradedShare = 10
@@ -129,9 +135,9 @@ func newIntakeView(counts map[int64]int64, from, now time.Time, offlineAfter tim
 		}
 		if len(sums) > 0 {
 			slices.Sort(sums)
-			median := sums[len(sums)/2]
+			usualSum := sums[(len(sums)-1)*9/10]
 			for j, b := range blocks {
-				if b.sum*degradedShare < median {
+				if b.sum*degradedShare < usualSum {
 					for k := b.start; k < b.start+usual; k++ {
 						working[k] = false
 					}

@@ -134,3 +134,45 @@ func TestIntakeOutageIsNotSilence(t *testing.T) {
 		})
 	}
 }
+
+// Intake degraded, not down: 300 devices report every 30 s, then for two minutes only 6
+// of them get through (one report per 5 s, 2% of the usual rate). No device that lost
+// its reports to that fires; intake_down fires meanwhile and resolves after.
+func TestDegradedIntakeIsNotSilence(t *testing.T) {
+	const offline = time.Minute
+	e := newEnv(t, alert.Options{OfflineAfter: offline, Notify: true})
+	var sns []string
+	for i := range 300 {
+		sns = append(sns, fmt.Sprintf("D%03d", i))
+	}
+	e.addDevices(t, e.now, 7, "0371", sns...)
+	f := &fleetSim{e: e, sns: sns, cadence: 30 * time.Second, sweepEvery: 5 * time.Second}
+	all := func(string) bool { return true }
+	e.sweep(t) // seeds
+	f.run(t, 3*time.Minute, all)
+	few := map[string]bool{}
+	for i := 0; i < 30; i += 5 {
+		few[sns[i]] = true
+	}
+	intakeDown := false
+	f.onSweep = func(time.Duration, alert.Result) {
+		if _, ok := alertsOf(t, e.db, model.AlertFiring)[model.AlertIntakeDown+"/"]; ok {
+			intakeDown = true
+		}
+	}
+	f.run(t, 2*time.Minute, func(sn string) bool { return few[sn] })
+	f.onSweep = nil
+	f.run(t, 2*time.Minute, all)
+	var fired int64
+	if err := e.db.Model(&model.Alert{}).Where("kind = ?", model.AlertOffline).Count(&fired).Error; err != nil || fired != 0 {
+		t.Fatalf("%d devices fired over degraded intake (%v)", fired, err)
+	}
+	if !intakeDown {
+		t.Fatal("intake_down did not fire while intake was degraded")
+	}
+	var resolved int64
+	if err := e.db.Model(&model.Alert{}).Where("kind = ? AND state = ?", model.AlertIntakeDown, model.AlertResolved).
+		Count(&resolved).Error; err != nil || resolved != 1 {
+		t.Fatalf("resolved intake_down alerts: %d %v", resolved, err)
+	}
+}

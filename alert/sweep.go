@@ -149,11 +149,11 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 			return res, err
 		}
 	}
-	counts, err := s.fleet.Intake(ctx, now.Add(-intakeHorizon*s.opt.OfflineAfter))
+	counts, err := s.fleet.Intake(ctx, now.Add(-intakeHorizon(s.opt.OfflineAfter)))
 	if err != nil {
 		return res, err
 	}
-	iv := newIntakeView(counts, now.Add(-intakeHorizon*s.opt.OfflineAfter), now, s.opt.OfflineAfter)
+	iv := newIntakeView(counts, now.Add(-intakeHorizon(s.opt.OfflineAfter)), now, s.opt.OfflineAfter)
 	cutoff := now.Add(-s.opt.OfflineAfter)
 	silent, err := s.fleet.SilentSince(ctx, cutoff)
 	if err != nil {
