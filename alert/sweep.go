@@ -117,13 +117,14 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	// Say when holding back starts, changes reason or ends, not at every sweep.
+	// Say when holding back starts and when it ends, not at every sweep (its reason may
+	// change meanwhile: Result.Held has the current one).
 	s.mu.Lock()
 	prev := s.held
 	s.held = r.Held
 	s.mu.Unlock()
 	switch {
-	case r.Held != "" && r.Held != prev:
+	case r.Held != "" && prev == "":
 		s.log.Warn("offline alerts held back", "reason", r.Held, "held", r.HeldDevices)
 	case r.Held == "" && prev != "":
 		s.log.Info("offline alerts no longer held back")
@@ -201,8 +202,11 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 	if held > 0 {
 		res.HeldDevices = held
 		res.Held = "intake was down or degraded during their silence"
-		if iv.down || !iv.known {
+		switch {
+		case iv.down:
 			res.Held = "intake is down or degraded now"
+		case !iv.known:
+			res.Held = "intake is down, or too little intake activity is recorded to judge (first start, or Redis lost its data)"
 		}
 	}
 	idf, idr, err := s.intakeDown(ctx, iv, now)
