@@ -4,24 +4,25 @@
 // a report), never from tb_status, so a paused worker or a database outage cannot make
 // devices look silent. A device never seen is not in the set, so it is never offline.
 //
-// The sweep raises no new offline alert while it cannot trust silence:
-//   - when no report at all was accepted for longer than offline_after (our intake is
-//     down, or the sweep's clock jumped forward): a whole fleet never falls silent at once;
-//   - until intake has worked for a full offline_after since it (re)started after such a
-//     gap, or since the last-seen set was seeded from the database after Redis lost it:
-//     every live device must have had a whole window to report.
+// A device is called offline only for silence while intake was working: the API counts
+// the reports it accepts per 5 s on Redis, and the sweep counts, of each silent device's
+// silence, only the time during which intake was neither down nor degraded (intake.go
+// defines both). A device fires when that effective silence reaches offline_after. So an
+// outage of our API, a forward clock jump of the sweep's host, or Redis losing its data
+// (the counts go with it) makes no device offline; once intake works again, a device that
+// stays silent fires after offline_after of working intake. An outage is itself an
+// alert: intake_down, with empty sn, tenant and city.
 //
 // Resolutions are never held back, and alerts already firing stay firing, so a restart
 // or a clock jump neither flips the fleet offline nor silently clears real alerts.
 package alert
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -30,7 +31,6 @@ import (
 
 	"monitor/fleet"
 	"monitor/model"
-	"monitor/task"
 )
 
 // rowsPerStatement bounds the rows or ids of one statement.
@@ -51,6 +51,12 @@ type Options struct {
 	// long after its last firing notice is sent again, grouped like new ones. 0 never
 	// repeats.
 	RepeatEvery time.Duration
+	// GroupWait is MONITOR_ALERT_GROUP_WAIT: the first notice of a group (status, tenant,
+	// city) waits this long after its first alert, so alerts arriving meanwhile join it.
+	GroupWait time.Duration
+	// GroupInterval is MONITOR_ALERT_GROUP_INTERVAL: a group sends at most one notice per
+	// interval; alerts arriving meanwhile wait for the next.
+	GroupInterval time.Duration
 	// Logger receives what each sweep did; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests move it.
@@ -64,6 +70,9 @@ type Sweeper struct {
 	enqueuer *asynq.Client
 	opt      Options
 	log      *slog.Logger
+
+	mu   sync.Mutex
+	held string // the last sweep's Result.Held, to log only its changes
 }
 
 // NewSweeper returns a Sweeper that reads last-seen times from fl, stores alerts in db
@@ -77,6 +86,9 @@ func NewSweeper(db *gorm.DB, fl *fleet.Fleet, enqueuer *asynq.Client, opt Option
 	}
 	if opt.RepeatEvery < 0 {
 		return nil, fmt.Errorf("alert: repeat every %v is negative", opt.RepeatEvery)
+	}
+	if opt.GroupWait < 0 || opt.GroupInterval < 0 {
+		return nil, fmt.Errorf("alert: group wait %v or group interval %v is negative", opt.GroupWait, opt.GroupInterval)
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -92,8 +104,11 @@ type Result struct {
 	Silent, Fired, Resolved, Notifications int
 	// Repeated counts the firing alerts sent again (Options.RepeatEvery).
 	Repeated int
-	// Held is set when new offline alerts were held back (see the package doc).
+	// Held says why new offline alerts were held back, when some were: silent devices
+	// whose silence while intake worked is still under offline_after (see intake.go).
 	Held string
+	// HeldDevices counts them.
+	HeldDevices int
 }
 
 // ProcessTask is the asynq handler of task.TypeSweep.
@@ -102,8 +117,17 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if r.Held != "" && r.Silent > 0 {
-		s.log.Warn("offline alerts held back", "reason", r.Held, "silent", r.Silent)
+	// Say when holding back starts and when it ends, not at every sweep (its reason may
+	// change meanwhile: Result.Held has the current one).
+	s.mu.Lock()
+	prev := s.held
+	s.held = r.Held
+	s.mu.Unlock()
+	switch {
+	case r.Held != "" && prev == "":
+		s.log.Warn("offline alerts held back", "reason", r.Held, "held", r.HeldDevices)
+	case r.Held == "" && prev != "":
+		s.log.Info("offline alerts no longer held back")
 	}
 	if r.Fired+r.Resolved+r.Repeated > 0 {
 		s.log.Info("sweep", "fired", r.Fired, "resolved", r.Resolved, "repeated", r.Repeated, "notifications", r.Notifications)
@@ -120,19 +144,17 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	if !w.Seeded || !w.TenantsSeeded {
+		// When Redis lost its data (or on the first start) the intake activity is gone
+		// with it, so no silence counts until intake has worked offline_after again.
 		if err := s.seed(ctx, now, !w.Seeded, !w.TenantsSeeded); err != nil {
 			return res, err
 		}
-		if !w.Seeded {
-			w.Since = now
-		}
 	}
-	switch {
-	case w.LastAccept.IsZero() || now.Sub(w.LastAccept) > s.opt.OfflineAfter:
-		res.Held = "no report accepted from any device for longer than offline_after"
-	case w.Since.IsZero() || now.Sub(w.Since) < s.opt.OfflineAfter:
-		res.Held = "intake (re)started or last-seen seeded less than offline_after ago"
+	counts, err := s.fleet.Intake(ctx, now.Add(-intakeHorizon(s.opt.OfflineAfter)))
+	if err != nil {
+		return res, err
 	}
+	iv := newIntakeView(counts, now.Add(-intakeHorizon(s.opt.OfflineAfter)), now, s.opt.OfflineAfter)
 	cutoff := now.Add(-s.opt.OfflineAfter)
 	silent, err := s.fleet.SilentSince(ctx, cutoff)
 	if err != nil {
@@ -159,21 +181,39 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 			resolved = append(resolved, a)
 		}
 	}
-	if res.Held == "" {
-		isFiring := make(map[string]bool, len(firing))
-		for _, a := range firing {
-			isFiring[a.SN] = true
-		}
-		var fresh []fleet.Seen
-		for _, d := range silent {
-			if !isFiring[d.SN] {
-				fresh = append(fresh, d)
-			}
-		}
-		if fired, err = s.offlineAlerts(ctx, fresh, now); err != nil {
-			return res, err
+	isFiring := make(map[string]bool, len(firing))
+	for _, a := range firing {
+		isFiring[a.SN] = true
+	}
+	var fresh []fleet.Seen
+	held := 0
+	for _, d := range silent {
+		switch {
+		case isFiring[d.SN]:
+		case iv.effective(d.At) < s.opt.OfflineAfter:
+			held++
+		default:
+			fresh = append(fresh, d)
 		}
 	}
+	if fired, err = s.offlineAlerts(ctx, fresh, now); err != nil {
+		return res, err
+	}
+	if held > 0 {
+		res.HeldDevices = held
+		res.Held = "intake was down or degraded during their silence"
+		switch {
+		case iv.down:
+			res.Held = "intake is down or degraded now"
+		case !iv.known:
+			res.Held = "intake is down, or too little intake activity is recorded to judge (first start, or Redis lost its data)"
+		}
+	}
+	idf, idr, err := s.intakeDown(ctx, iv, now)
+	if err != nil {
+		return res, err
+	}
+	fired, resolved = append(fired, idf...), append(resolved, idr...)
 	uf, ur, err := s.unsent(ctx, now)
 	if err != nil {
 		return res, err
@@ -276,6 +316,24 @@ func (s *Sweeper) seed(ctx context.Context, now time.Time, lastSeen, tenants boo
 		s.log.Info("seeded last-seen times from the database; new offline alerts wait one offline_after", "devices", len(all))
 	}
 	return nil
+}
+
+// intakeDown returns the intake_down alert to fire (intake is down or degraded now and
+// none fires) or to resolve (it fires and intake works). With too little activity to
+// judge, a firing one stays firing.
+func (s *Sweeper) intakeDown(ctx context.Context, iv *intakeView, now time.Time) (fired, resolved []model.Alert, err error) {
+	firing, err := s.firing(ctx, model.AlertIntakeDown)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case iv.down && len(firing) == 0:
+		fired = append(fired, model.Alert{Kind: model.AlertIntakeDown, StartsAt: iv.since,
+			Value: now.Sub(iv.since).Seconds()})
+	case iv.known && !iv.down:
+		resolved = firing
+	}
+	return fired, resolved, nil
 }
 
 // firing returns the firing alerts of kind.
@@ -469,45 +527,6 @@ type AlertEntry struct {
 	StartsAt time.Time  `json:"startsAt"`
 	EndsAt   *time.Time `json:"endsAt,omitempty"`
 	Value    float64    `json:"value"`
-}
-
-// notify enqueues one notification per status, tenant and city, like Alertmanager's
-// group_by [tenant, city] with the sweep's period as group_wait: devices of a depot
-// that fall silent together arrive in one request.
-func (s *Sweeper) notify(ctx context.Context, firing, resolved []model.Alert, now time.Time) (int, error) {
-	type key struct {
-		status, city string
-		tenant       uint32
-	}
-	groups := map[key][]AlertEntry{}
-	for _, a := range slices.Concat(firing, resolved) {
-		k := key{status: a.State, city: a.City, tenant: a.Tenant}
-		groups[k] = append(groups[k], AlertEntry{ID: a.Fingerprint(), Seq: a.ID, Status: a.State, Kind: a.Kind, SN: a.SN, Tenant: a.Tenant,
-			City: a.City, StartsAt: a.StartsAt, EndsAt: a.EndsAt, Value: a.Value})
-	}
-	keys := make([]key, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.status, b.status), cmp.Compare(a.tenant, b.tenant), cmp.Compare(a.city, b.city))
-	})
-	n := 0
-	for _, k := range keys {
-		for part := range slices.Chunk(groups[k], maxAlertsPerNotification) {
-			body, err := json.Marshal(Notification{Version: NotificationVersion, GroupKey: groupKey(k.tenant, k.city),
-				Status: k.status, GroupLabels: GroupLabels{Tenant: k.tenant, City: k.city}, Timestamp: now, Alerts: part})
-			if err != nil {
-				return n, fmt.Errorf("encode notification: %w", err)
-			}
-			if _, err := s.enqueuer.EnqueueContext(ctx, task.NewAlertNotifyTask(body)); err != nil {
-				// The alerts are stored; only this push is lost.
-				return n, fmt.Errorf("enqueue notification: %w", err)
-			}
-			n++
-		}
-	}
-	return n, nil
 }
 
 // groupKey is the GroupKey of the notices of tenant and city.

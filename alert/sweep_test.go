@@ -350,7 +350,7 @@ func TestRedisLossAndIntakeGapDoNotFlipTheFleet(t *testing.T) {
 
 	// Intake stops for two hours (our outage), then one device reports.
 	e.now = e.now.Add(2 * time.Hour)
-	if r := e.sweep(t); r.Fired != 0 || !strings.Contains(r.Held, "no report accepted") {
+	if r := e.sweep(t); r.Fired != 0 || !strings.Contains(r.Held, "intake is down") {
 		t.Fatalf("during intake outage: %+v", r)
 	}
 	e.report(t, "A")

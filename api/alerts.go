@@ -23,10 +23,10 @@ func (s *Server) listAlerts(c echo.Context) error {
 	}
 	switch k := p.get("kind"); k {
 	case "":
-	case model.AlertOffline, model.AlertUnsent:
+	case model.AlertOffline, model.AlertUnsent, model.AlertIntakeDown:
 		q = q.Where("kind = ?", k)
 	default:
-		return errorf(http.StatusBadRequest, "kind: %q is not device_offline or unsent_records", model.Clip(k))
+		return errorf(http.StatusBadRequest, "kind: %q is not device_offline, unsent_records or intake_down", model.Clip(k))
 	}
 	var rows []model.Alert
 	if err := q.Find(&rows).Error; err != nil {

@@ -80,6 +80,7 @@ func TestWorkerRepeatsWithConfiguredInterval(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.AlertWebhookURL = hook.URL
 	cfg.AlertRepeatEvery = time.Hour
+	cfg.AlertGroupWait = 0 // the repeat goes out at this sweep, not a group wait later
 	// The worker refuses a database without the schema: migrate it as `monitor migrate` would.
 	if err := migrate(t.Context(), cfg, testenv.Logger(t)); err != nil {
 		t.Fatal(err)

@@ -204,10 +204,7 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	}
 	enqueuer := asynq.NewClient(p.redis.ConnOpt)
 	p.onClose(enqueuer.Close)
-	sweeper, err := alert.NewSweeper(p.db, p.fleet, enqueuer, alert.Options{
-		OfflineAfter: cfg.OfflineAfter, UnsentThreshold: cfg.UnsentThreshold, Notify: cfg.AlertWebhookURL != "",
-		RepeatEvery: cfg.AlertRepeatEvery, Logger: log,
-	})
+	sweeper, err := alert.NewSweeper(p.db, p.fleet, enqueuer, sweepOptions(cfg, log))
 	if err != nil {
 		return err
 	}
@@ -240,6 +237,14 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 
 // schedulerOptions returns the periodic jobs cfg asks for: the offline sweep, the
 // command sync, the retention and, when MONITOR_LOG_PULL_EVERY is set, the log pull.
+// sweepOptions are the offline sweep's options from the configuration.
+func sweepOptions(cfg *config.Config, log *slog.Logger) alert.Options {
+	return alert.Options{
+		OfflineAfter: cfg.OfflineAfter, UnsentThreshold: cfg.UnsentThreshold, Notify: cfg.AlertWebhookURL != "",
+		RepeatEvery: cfg.AlertRepeatEvery, GroupWait: cfg.AlertGroupWait, GroupInterval: cfg.AlertGroupInterval, Logger: log,
+	}
+}
+
 func schedulerOptions(cfg *config.Config, log *slog.Logger) (scheduler.Options, error) {
 	var errs []error
 	job := func(key, spec, typ string) scheduler.Job {

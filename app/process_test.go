@@ -6,6 +6,7 @@ import (
 	"monitor/task"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestSchedulerOptionsFromConfig(t *testing.T) {
@@ -32,5 +33,16 @@ func TestSchedulerOptionsFromConfig(t *testing.T) {
 	var ke *config.KeyError
 	if _, err := schedulerOptions(cfg, nil); !errors.As(err, &ke) || ke.Key != "MONITOR_SWEEP_EVERY" {
 		t.Fatalf("bad schedule: %v", err)
+	}
+}
+
+func TestSweepOptionsFromConfig(t *testing.T) {
+	cfg := config.Default()
+	if opt := sweepOptions(cfg, nil); opt.GroupWait != 30*time.Second || opt.GroupInterval != 5*time.Minute {
+		t.Fatalf("default group wait %v, interval %v; want 30s, 5m", opt.GroupWait, opt.GroupInterval)
+	}
+	cfg.AlertGroupWait, cfg.AlertGroupInterval = 0, 2*time.Minute
+	if opt := sweepOptions(cfg, nil); opt.GroupWait != 0 || opt.GroupInterval != 2*time.Minute {
+		t.Fatalf("group wait %v, interval %v; want the configured 0, 2m", opt.GroupWait, opt.GroupInterval)
 	}
 }

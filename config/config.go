@@ -72,9 +72,14 @@ type Config struct {
 	// AlertRepeatEvery re-sends the alerts still firing this long after their last
 	// firing notice; 0 (the default) never does.
 	AlertRepeatEvery time.Duration `yaml:"alert_repeat_every"`
-	LogDir           string        `yaml:"log_dir"`
-	LogPullEvery     string        `yaml:"log_pull_every"`
-	LogPullSelect    string        `yaml:"log_pull_select"`
+	// AlertGroupWait holds a notice group's first notice back this long so that alerts of
+	// the same status, tenant and city arriving meanwhile join it; 0 sends at the next sweep.
+	AlertGroupWait time.Duration `yaml:"alert_group_wait"`
+	// AlertGroupInterval is the least time between two notices of one group.
+	AlertGroupInterval time.Duration `yaml:"alert_group_interval"`
+	LogDir             string        `yaml:"log_dir"`
+	LogPullEvery       string        `yaml:"log_pull_every"`
+	LogPullSelect      string        `yaml:"log_pull_select"`
 
 	// UnsentThreshold raises an unsent_records alert when a device's latest unum1+unum2
 	// exceeds it; 0 turns the alert off.
@@ -270,6 +275,8 @@ func (c *Config) fillDefaults(set map[string]bool) {
 	unsetOr(set, "batch_retry_for", &c.BatchRetryFor, 2*time.Hour)
 	unsetOr(set, "offline_after", &c.OfflineAfter, 30*time.Minute)
 	c.SweepEvery = cmp.Or(c.SweepEvery, "1m")
+	unsetOr(set, "alert_group_wait", &c.AlertGroupWait, 30*time.Second)
+	unsetOr(set, "alert_group_interval", &c.AlertGroupInterval, 5*time.Minute)
 	c.Timezone = cmp.Or(c.Timezone, "Local")
 	c.LogDir = cmp.Or(c.LogDir, "./data/logs")
 	c.LogPullSelect = cmp.Or(c.LogPullSelect, "all")
@@ -392,6 +399,12 @@ func (c *Config) Validate() error {
 	}
 	if c.AlertRepeatEvery != 0 && c.AlertRepeatEvery < time.Minute {
 		return bad("alert_repeat_every", "%v is below 1m (empty or 0 never repeats)", c.AlertRepeatEvery)
+	}
+	if c.AlertGroupWait < 0 || c.AlertGroupWait > time.Hour {
+		return bad("alert_group_wait", "%v is not between 0 and 1h", c.AlertGroupWait)
+	}
+	if c.AlertGroupInterval < time.Second || c.AlertGroupInterval > 24*time.Hour {
+		return bad("alert_group_interval", "%v is not between 1s and 24h", c.AlertGroupInterval)
 	}
 	for _, k := range []struct{ key, spec string }{
 		{"sweep_every", c.SweepEvery}, {"log_pull_every", c.LogPullEvery},

@@ -12,8 +12,10 @@ import (
 )
 
 // meaningfulZero are the number keys whose 0 the README documents: Redis db 0, and
-// MONITOR_UNSENT_THRESHOLD=0 turns the unsent_records alert off, MONITOR_ALERT_REPEAT_EVERY=0 never repeats.
-var meaningfulZero = map[string]bool{"redis_db": true, "unsent_threshold": true, "alert_repeat_every": true}
+// MONITOR_UNSENT_THRESHOLD=0 turns the unsent_records alert off, MONITOR_ALERT_REPEAT_EVERY=0 never repeats,
+// MONITOR_ALERT_GROUP_WAIT=0 sends a group's first notice at the next sweep.
+var meaningfulZero = map[string]bool{"redis_db": true, "unsent_threshold": true, "alert_repeat_every": true,
+	"alert_group_wait": true}
 
 // TestExplicitZeroIsValidatedAsGiven: an explicit 0 of every number and duration key,
 // from the environment or the YAML file, is either refused naming the key or kept as

@@ -21,8 +21,8 @@ const (
 	// KeyLastAccept is the newest acceptance time of any report: whether intake works at all.
 	KeyLastAccept = "monitor:lastaccept"
 	// KeyWatchSince is when intake last (re)started after a gap longer than offline_after,
-	// or when the last-seen set was seeded from the database. Devices must have had a full
-	// offline_after of working intake since then before the sweep may call them offline.
+	// or when the last-seen set was seeded from the database. Informational: the sweep
+	// judges intake by KeyIntake.
 	KeyWatchSince = "monitor:watchsince"
 	// KeySeeded marks that KeyLastSeen was seeded from the database since this Redis's
 	// data began; a Redis that lost its data loses the mark too, and the sweep re-seeds.
@@ -38,7 +38,14 @@ const (
 	// that it was seeded from devices.tenant since this Redis's data began.
 	KeyTenant       = "monitor:tenant"
 	KeyTenantSeeded = "monitor:tenant:seeded"
+	// KeyIntake is a hash of intake activity: field the bucket number (Unix time divided
+	// by IntakeBucket), value the reports accepted in that bucket. The sweep reads it to
+	// tell silence while intake worked from time when intake was down, and prunes it.
+	KeyIntake = "monitor:intake"
 )
+
+// IntakeBucket is the width of one bucket of KeyIntake.
+const IntakeBucket = 5 * time.Second
 
 // chunk bounds the arguments of one Redis command in bulk operations.
 const chunk = 5000
@@ -58,8 +65,9 @@ func New(rdb redis.UniversalClient, offlineAfter time.Duration) *Fleet {
 // acceptScript records one accepted report and returns the device's open command id,
 // or nil. It also binds sn to the report's tenant when sn has no tenant yet (with device
 // auth off nothing checked the binding before, and this keeps it following the first
-// tenant anyway). KEYS: lastseen, lastaccept, watchsince, open, deliveries,
-// firstdelivery, tenant. ARGV: sn, accepted micros, gap micros, tenant.
+// tenant anyway), and counts the report in its intake bucket. KEYS: lastseen,
+// lastaccept, watchsince, open, deliveries, firstdelivery, tenant, intake. ARGV: sn,
+// accepted micros, gap micros, tenant, intake bucket micros.
 var acceptScript = redis.NewScript(`
 local at = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], 'GT', at, ARGV[1])
@@ -71,6 +79,7 @@ if at > prev then
   end
 end
 redis.call('HSETNX', KEYS[7], ARGV[1], ARGV[4])
+redis.call('HINCRBY', KEYS[8], string.format('%d', math.floor(at / tonumber(ARGV[5]))), 1)
 local id = redis.call('HGET', KEYS[4], ARGV[1])
 if id then
   redis.call('HINCRBY', KEYS[5], id, 1)
@@ -79,13 +88,13 @@ end
 return id
 `)
 
-var acceptKeys = []string{KeyLastSeen, KeyLastAccept, KeyWatchSince, KeyOpen, KeyDeliveries, KeyFirstDelivery, KeyTenant}
+var acceptKeys = []string{KeyLastSeen, KeyLastAccept, KeyWatchSince, KeyOpen, KeyDeliveries, KeyFirstDelivery, KeyTenant, KeyIntake}
 
 // Accept records that the API accepted a report of sn under tenant at time at, in one
 // round trip, and returns the id of the device's open command (0 when there is none). A
 // returned command counts as delivered.
 func (f *Fleet) Accept(ctx context.Context, sn string, tenant uint32, at time.Time) (uint64, error) {
-	v, err := acceptScript.Run(ctx, f.rdb, acceptKeys, sn, at.UnixMicro(), f.gap.Microseconds(), tenant).Text()
+	v, err := acceptScript.Run(ctx, f.rdb, acceptKeys, sn, at.UnixMicro(), f.gap.Microseconds(), tenant, IntakeBucket.Microseconds()).Text()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}
@@ -205,6 +214,34 @@ func microsOf(v any) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(n).UTC()
+}
+
+// Intake returns the reports accepted per IntakeBucket from the bucket holding from on:
+// bucket number (Unix time / IntakeBucket) to count. It deletes the older buckets, so
+// the hash holds only what the sweep still looks at.
+func (f *Fleet) Intake(ctx context.Context, from time.Time) (map[int64]int64, error) {
+	m, err := f.rdb.HGetAll(ctx, KeyIntake).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read intake activity: %w", err)
+	}
+	first := from.UnixMicro() / IntakeBucket.Microseconds()
+	out := make(map[int64]int64, len(m))
+	var old []string
+	for k, v := range m {
+		b, err1 := strconv.ParseInt(k, 10, 64)
+		n, err2 := strconv.ParseInt(v, 10, 64)
+		if err1 != nil || err2 != nil || b < first {
+			old = append(old, k)
+			continue
+		}
+		out[b] = n
+	}
+	for part := range slices.Chunk(old, chunk) {
+		if err := f.rdb.HDel(ctx, KeyIntake, part...).Err(); err != nil {
+			return nil, fmt.Errorf("prune intake activity: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // Seen is one device's last-seen time.
@@ -424,3 +461,7 @@ func (f *Fleet) RestoreDeliveries(ctx context.Context, ds map[uint64]Delivery) e
 	}
 	return nil
 }
+
+// Redis returns the client the fleet state lives on, for other live state of the same
+// Redis (the alert notices waiting for their group).
+func (f *Fleet) Redis() redis.UniversalClient { return f.rdb }

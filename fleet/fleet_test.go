@@ -130,3 +130,27 @@ func TestTenantBinding(t *testing.T) {
 		t.Fatalf("after seeding tenants: %+v %v", w, err)
 	}
 }
+
+func TestIntakeBuckets(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.NewRedis(t)
+	fl := fleet.New(rdb.Client, time.Minute)
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	for _, at := range []time.Duration{0, time.Second, 4 * time.Second, 5 * time.Second, time.Minute} {
+		if _, err := fl.Accept(ctx, "A", 0, t0.Add(at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b0 := t0.Unix() / 5
+	got, err := fl.Intake(ctx, t0)
+	if err != nil || len(got) != 3 || got[b0] != 3 || got[b0+1] != 1 || got[b0+12] != 1 {
+		t.Fatalf("intake %v %v", got, err)
+	}
+	// Reading from a later time drops the older buckets for good.
+	if got, err := fl.Intake(ctx, t0.Add(5*time.Second)); err != nil || len(got) != 2 {
+		t.Fatalf("intake from +5s %v %v", got, err)
+	}
+	if n, err := rdb.Client.HLen(ctx, fleet.KeyIntake).Result(); err != nil || n != 2 {
+		t.Fatalf("buckets left %d %v", n, err)
+	}
+}

@@ -11,6 +11,9 @@ import (
 const (
 	AlertOffline = "device_offline"
 	AlertUnsent  = "unsent_records"
+	// AlertIntakeDown is the meta-alert of our own intake being down or degraded: no
+	// device's silence counts meanwhile. Its sn, tenant and city are empty.
+	AlertIntakeDown = "intake_down"
 
 	AlertFiring   = "firing"
 	AlertResolved = "resolved"
