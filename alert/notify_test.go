@@ -117,7 +117,11 @@ func TestNotifyTaskDeadlineBoundsTheWebhookCall(t *testing.T) {
 	arrived := make(chan []byte, 1)
 	release := make(chan struct{})
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		arrived <- body
 		select {
 		case <-r.Context().Done():
@@ -197,7 +201,11 @@ type signed struct {
 }
 
 func (s *signed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	mac := hmac.New(sha256.New, []byte(s.secret))
 	mac.Write(body)
 	want := "sha256=" + hex.EncodeToString(mac.Sum(nil))

@@ -25,7 +25,11 @@ type flaky struct {
 }
 
 func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	var n alert.Notification
 	if err := json.Unmarshal(body, &n); err != nil {
 		w.WriteHeader(http.StatusBadRequest)
