@@ -236,7 +236,7 @@ func (h countingHandler) WithGroup(name string) slog.Handler {
 func TestHungEnqueueStallsOnlyItsJob(t *testing.T) {
 	rdb := testenv.NewRedis(t)
 	const stalled, free = "test:stalled", "test:free"
-	proxy := newHoldProxy(t, rdb.Addr, stalled) // the first write naming the stalled job
+	proxy := testenv.NewHoldProxy(t, rdb.Addr, stalled) // the first write naming the stalled job
 	jobs := []Job{
 		{Type: stalled, Schedule: mustSchedule(t, "1s"), Timeout: time.Minute},
 		{Type: free, Schedule: mustSchedule(t, "1s"), Timeout: time.Minute},
