@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	fixture_ "monitor/internal/fixture"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -375,31 +376,10 @@ func (h *harness) ingestSize() int {
 	return q.Size
 }
 
-// fixture is the seed fixture's status report.
-const fixture = `{"sn":"1C2EB08D","pos":"12345678","city":"0371","id":"B503","unum1":0,"unum2":0,
-"ndate":"2021-08-07","ntime":"18:30:30","amount":0,"count":0,"line":101,"stime":"05:01:01","ctime":"18:30:20","tenant":0}`
+// fixture is the seed's status report; withField varies one field of it.
+const fixture = fixture_.Status
 
-// withField returns the fixture with one field replaced by raw JSON, or removed when raw is "".
-func withField(field, raw string) string {
-	start := strings.Index(fixture, `"`+field+`":`)
-	end := start + len(field) + 3
-	for depth := 0; end < len(fixture); end++ {
-		c := fixture[end]
-		if c == '"' {
-			depth ^= 1
-		}
-		if depth == 0 && (c == ',' || c == '}') {
-			break
-		}
-	}
-	if raw == "" {
-		if fixture[end] == ',' {
-			return fixture[:start] + fixture[end+1:]
-		}
-		return strings.TrimRight(fixture[:start], ", \n") + fixture[end:]
-	}
-	return fixture[:start] + `"` + field + `":` + raw + fixture[end:]
-}
+var withField = fixture_.WithField
 
 // report returns a report of sn at minute m of the day, with tenant.
 func report(sn string, tenant uint32, m int) string {
