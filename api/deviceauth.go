@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,21 +68,34 @@ var tenantMismatches = promauto.NewCounter(prometheus.CounterOpts{
 // refused report enqueues nothing, records no last-seen time and is handed no command.
 // With device auth off anyone may post as any device and tenant anyway, so nothing is
 // checked; Fleet.Accept still binds new devices, so turning auth on needs no migration.
-func (s *Server) checkDeviceTenant(c echo.Context, r *model.Report) error {
+// The returned undo removes a binding this call created; the caller runs it when it
+// refuses the report after all, so a refused first report leaves no binding behind.
+func (s *Server) checkDeviceTenant(c echo.Context, r *model.Report) (undo func(), err error) {
+	undo = func() {}
 	if s.deviceKeys == nil {
-		return nil
+		return undo, nil
 	}
-	bound, err := s.opt.Fleet.Bind(c.Request().Context(), r.SN, r.Tenant)
+	bound, created, err := s.opt.Fleet.Bind(c.Request().Context(), r.SN, r.Tenant)
 	if err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Msg: "queue unavailable, nothing was accepted: retry later", Err: err}
+		return undo, &Error{Status: http.StatusServiceUnavailable, Msg: "queue unavailable, nothing was accepted: retry later", Err: err}
+	}
+	if created {
+		undo = func() {
+			// The request may be cancelled already; the binding must go all the same.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), 2*time.Second)
+			defer cancel()
+			if err := s.opt.Fleet.Unbind(ctx, r.SN, r.Tenant); err != nil {
+				s.log.Error("a refused first report stays bound to its tenant", "sn", r.SN, "tenant", r.Tenant, "err", err)
+			}
+		}
 	}
 	if bound != r.Tenant {
 		tenantMismatches.Inc()
 		s.log.Warn("report refused: the device belongs to another tenant",
 			"sn", r.SN, "tenant", r.Tenant, "bound_tenant", bound, "remote", c.RealIP(), "request_id", requestID(c))
-		return errorf(http.StatusUnauthorized, "tenant: device %s does not belong to tenant %d", r.SN, r.Tenant)
+		return undo, errorf(http.StatusUnauthorized, "tenant: device %s does not belong to tenant %d", r.SN, r.Tenant)
 	}
-	return nil
+	return undo, nil
 }
 
 // checkLogUploadKey applies device auth to a log upload, whose request names only the

@@ -92,16 +92,19 @@ func (s *Server) acceptReport(c echo.Context) error {
 	}
 	// Before the rate limit, so that refused reports naming a device of another tenant
 	// do not spend the real device's budget.
-	if err := s.checkDeviceTenant(c, &r); err != nil {
+	unbind, err := s.checkDeviceTenant(c, &r)
+	if err != nil {
 		return err
 	}
 	if err := s.checkDeviceRate(c, r.SN); err != nil {
+		unbind()
 		return err
 	}
 	r.AcceptedAt = time.Now().UTC().Truncate(time.Microsecond)
 
 	start := time.Now()
 	if _, err := s.opt.Enqueuer.EnqueueContext(req.Context(), task.NewStatusReportTask(&r, s.opt.IngestGroups)); err != nil {
+		unbind()
 		return &Error{Status: http.StatusServiceUnavailable, Msg: "queue unavailable, nothing was accepted: retry later", Err: err}
 	}
 	enqueueSeconds.Observe(time.Since(start).Seconds())

@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"monitor/fleet"
+	"monitor/internal/testenv"
 	"monitor/model"
 )
 
@@ -100,5 +102,23 @@ func TestLogUploadFollowsTheBinding(t *testing.T) {
 	}
 	if rec := h.do(http.MethodPost, target, "log\n", headerDeviceKey, keySeven); rec.Code != http.StatusOK {
 		t.Fatalf("the bound tenant's key: %d %s, want 200", rec.Code, rec.Body)
+	}
+}
+
+// TestRefusedFirstReportLeavesNoBinding: a new device's first report is bound before the
+// enqueue; when the enqueue then fails (503) the binding must go again, since a refused
+// request writes nothing, so the device's next report may name its real tenant.
+func TestRefusedFirstReportLeavesNoBinding(t *testing.T) {
+	dead := asynq.NewClient(asynq.RedisClientOpt{Addr: testenv.FreeAddr(t), DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() {
+		if err := dead.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	h := newHarness(t, victimAndAttacker, func(o *Options) { o.Enqueuer = dead })
+	rec := h.postReport(report("FRESH", 7, 1), headerDeviceKey, keySeven)
+	wantError(t, rec, http.StatusServiceUnavailable, "nothing was accepted")
+	if tenant, ok, err := h.srv.opt.Fleet.Tenant(context.Background(), "FRESH"); err != nil || ok {
+		t.Fatalf("the refused first report left FRESH bound to tenant %d (%v, %v)", tenant, ok, err)
 	}
 }

@@ -109,24 +109,51 @@ func (f *Fleet) Accept(ctx context.Context, sn string, tenant uint32, at time.Ti
 }
 
 // bindScript binds sn to a tenant unless it is bound already, and returns the tenant it
-// is bound to. KEYS: tenant. ARGV: sn, tenant.
+// is bound to and 1 when this call bound it. KEYS: tenant. ARGV: sn, tenant.
 var bindScript = redis.NewScript(`
 local t = redis.call('HGET', KEYS[1], ARGV[1])
 if t then
-  return t
+  return {t, 0}
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return ARGV[2]
+return {ARGV[2], 1}
 `)
 
 // Bind binds sn to tenant when sn is not bound yet, atomically, and returns the tenant
-// sn is bound to: tenant itself for a new device, else the tenant it belongs to.
-func (f *Fleet) Bind(ctx context.Context, sn string, tenant uint32) (uint32, error) {
-	v, err := bindScript.Run(ctx, f.rdb, []string{KeyTenant}, sn, tenant).Text()
+// sn is bound to (tenant itself for a new device, else the tenant it belongs to) and
+// whether this call bound it, so a caller that then refuses the report can Unbind.
+func (f *Fleet) Bind(ctx context.Context, sn string, tenant uint32) (bound uint32, created bool, err error) {
+	v, err := bindScript.Run(ctx, f.rdb, []string{KeyTenant}, sn, tenant).Slice()
 	if err != nil {
-		return 0, fmt.Errorf("bind device tenant: %w", err)
+		return 0, false, fmt.Errorf("bind device tenant: %w", err)
 	}
-	return parseTenant(sn, v)
+	if len(v) != 2 {
+		return 0, false, fmt.Errorf("bind device tenant: unexpected reply %v", v)
+	}
+	t, ok := v[0].(string)
+	if !ok {
+		return 0, false, fmt.Errorf("bind device tenant: unexpected tenant %v", v[0])
+	}
+	bound, err = parseTenant(sn, t)
+	return bound, v[1] == int64(1), err
+}
+
+// unbindScript removes sn's binding only while it is still tenant. KEYS: tenant. ARGV: sn, tenant.
+var unbindScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+`)
+
+// Unbind undoes a Bind that created sn's binding to tenant, for a first report refused
+// after it was bound (rate limit, queue down): a refused report writes nothing. A
+// binding moved or made by anyone else meanwhile is left alone.
+func (f *Fleet) Unbind(ctx context.Context, sn string, tenant uint32) error {
+	if err := unbindScript.Run(ctx, f.rdb, []string{KeyTenant}, sn, tenant).Err(); err != nil {
+		return fmt.Errorf("unbind device tenant: %w", err)
+	}
+	return nil
 }
 
 // Tenant returns the tenant sn is bound to; ok is false for a device not bound.

@@ -87,11 +87,27 @@ func TestTenantBinding(t *testing.T) {
 	fl := fleet.New(rdb.Client, 30*time.Minute)
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 
-	if got, err := fl.Bind(ctx, "A", 0); err != nil || got != 0 {
-		t.Fatalf("first bind: %d, %v", got, err)
+	if got, created, err := fl.Bind(ctx, "A", 0); err != nil || got != 0 || !created {
+		t.Fatalf("first bind: %d %v, %v", got, created, err)
 	}
-	if got, err := fl.Bind(ctx, "A", 7); err != nil || got != 0 {
-		t.Fatalf("bind to another tenant: %d, %v; want the first tenant 0", got, err)
+	if got, created, err := fl.Bind(ctx, "A", 7); err != nil || got != 0 || created {
+		t.Fatalf("bind to another tenant: %d %v, %v; want the first tenant 0, not created", got, created, err)
+	}
+	// Unbind removes only the binding it names.
+	if err := fl.Unbind(ctx, "A", 7); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := fl.Tenant(ctx, "A"); err != nil || !ok || got != 0 {
+		t.Fatalf("unbind of another tenant removed A's binding: %d %v %v", got, ok, err)
+	}
+	if err := fl.Unbind(ctx, "A", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := fl.Tenant(ctx, "A"); err != nil || ok {
+		t.Fatalf("A still bound after Unbind: %v %v", ok, err)
+	}
+	if _, _, err := fl.Bind(ctx, "A", 0); err != nil {
+		t.Fatal(err)
 	}
 	// Accept binds an unbound device (device auth off) and never rebinds a bound one.
 	if _, err := fl.Accept(ctx, "B", 5, t0); err != nil {
@@ -111,7 +127,7 @@ func TestTenantBinding(t *testing.T) {
 	if err := fl.SetTenant(ctx, "A", 7); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := fl.Bind(ctx, "A", 0); err != nil || got != 7 {
+	if got, _, err := fl.Bind(ctx, "A", 0); err != nil || got != 7 {
 		t.Fatalf("bind after a move: %d, %v; want 7", got, err)
 	}
 	// Seeding: the database's tenant replaces Redis's, and the mark is set.
