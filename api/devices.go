@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -292,6 +293,9 @@ func (s *Server) moveDevice(c echo.Context) error {
 		}
 		return errorf(http.StatusBadRequest, "tenant: bad JSON body, want {\"tenant\":N}")
 	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		return errorf(http.StatusBadRequest, "tenant: the body must be one JSON object {\"tenant\":N}, with nothing after it")
+	}
 	if req.Tenant == nil {
 		return errorf(http.StatusBadRequest, "tenant: required, want {\"tenant\":N}")
 	}
@@ -300,14 +304,33 @@ func (s *Server) moveDevice(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.opt.DB.WithContext(ctx).Model(&model.Device{}).Where("sn = ?", sn).
-		Update("tenant", *req.Tenant).Error; err != nil {
+	// The row is updated and Redis's binding moved inside one transaction: if Redis fails
+	// the update rolls back and nothing moved. The UPDATE holds the row until the commit,
+	// so a concurrent move of the same device sets Redis after this one commits.
+	redisMoved := false
+	err = s.opt.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(&model.Device{}).Where("sn = ?", sn).Update("tenant", *req.Tenant).Error; err != nil {
+			return dbError("move device", err)
+		}
+		if err := s.opt.Fleet.SetTenant(ctx, sn, *req.Tenant); err != nil {
+			return &Error{Status: http.StatusServiceUnavailable, Msg: "redis unavailable, the device was not moved: retry later", Err: err}
+		}
+		redisMoved = true
+		return nil
+	})
+	if err != nil {
+		if redisMoved {
+			// The commit failed after Redis moved: put Redis back to the database's tenant.
+			if rerr := s.opt.Fleet.SetTenant(context.WithoutCancel(ctx), sn, d.Tenant); rerr != nil {
+				s.log.Error("device move failed to commit and its tenant binding could not be restored; the next move or a re-seed fixes it",
+					"sn", sn, "tenant", d.Tenant, "err", rerr)
+			}
+		}
+		var apiErr *Error
+		if errors.As(err, &apiErr) {
+			return err
+		}
 		return dbError("move device", err)
-	}
-	if err := s.opt.Fleet.SetTenant(ctx, sn, *req.Tenant); err != nil {
-		return &Error{Status: http.StatusServiceUnavailable,
-			Msg: "redis unavailable: the device was moved in the database but reports are still checked against its old tenant; retry the move",
-			Err: err}
 	}
 	s.log.Info("device moved to another tenant", "sn", sn, "from", d.Tenant, "to", *req.Tenant)
 	d.Tenant = *req.Tenant

@@ -1,13 +1,16 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
+	"monitor/fleet"
 	"monitor/internal/testenv"
 	"monitor/model"
 	"monitor/task"
@@ -140,11 +143,12 @@ func TestMoveDeviceErrors(t *testing.T) {
 		{"unknown device", "NOPE", `{"tenant":1}`, http.StatusNotFound, "sn: no device NOPE"},
 		{"no tenant", "A", `{}`, http.StatusBadRequest, "tenant: required"},
 		{"null tenant", "A", `{"tenant":null}`, http.StatusBadRequest, "tenant: required"},
-		{"negative tenant", "A", `{"tenant":-1}`, http.StatusBadRequest, "tenant:"},
-		{"tenant too large", "A", `{"tenant":4294967296}`, http.StatusBadRequest, "tenant:"},
-		{"tenant as text", "A", `{"tenant":"7"}`, http.StatusBadRequest, "tenant:"},
+		{"negative tenant", "A", `{"tenant":-1}`, http.StatusBadRequest, "tenant: not a tenant number"},
+		{"tenant too large", "A", `{"tenant":4294967296}`, http.StatusBadRequest, "tenant: not a tenant number"},
+		{"tenant as text", "A", `{"tenant":"7"}`, http.StatusBadRequest, "tenant: not a tenant number"},
 		{"unknown field", "A", `{"tenant":1,"city":"x"}`, http.StatusBadRequest, "city: unknown field"},
-		{"not JSON", "A", `tenant=1`, http.StatusBadRequest, "tenant:"},
+		{"not JSON", "A", `tenant=1`, http.StatusBadRequest, "tenant: bad JSON body"},
+		{"trailing data", "A", `{"tenant":1} {"tenant":2}`, http.StatusBadRequest, "nothing after it"},
 		{"bad sn", "a%20b", `{"tenant":1}`, http.StatusBadRequest, "sn"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,7 +160,29 @@ func TestMoveDeviceErrors(t *testing.T) {
 	if err := h.db.Take(&d, "sn = ?", "A").Error; err != nil || d.Tenant != 0 {
 		t.Fatalf("device after refused moves: tenant %d, %v", d.Tenant, err)
 	}
+	if tenant, ok, err := h.srv.opt.Fleet.Tenant(context.Background(), "A"); err != nil || ok {
+		t.Fatalf("refused moves bound A to tenant %d on Redis (%v, %v)", tenant, ok, err)
+	}
 	if rec := h.do(http.MethodPatch, "/api/v1/devices/A", `{"tenant":0}`); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("move without a token: %d", rec.Code)
+	}
+}
+
+// TestMoveWithRedisDownMovesNothing: when Redis refuses the binding, the database's update
+// rolls back, so the device is in neither place moved and the answer says so.
+func TestMoveWithRedisDownMovesNothing(t *testing.T) {
+	dead := redis.NewClient(&redis.Options{Addr: testenv.FreeAddr(t), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() {
+		if err := dead.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	h := newHarness(t, func(o *Options) { o.Fleet = fleet.New(dead, 30*time.Minute) })
+	h.seedDevices(device("A", 0, "0371", "B503", time.Now()))
+	rec := h.do(http.MethodPatch, "/api/v1/devices/A", `{"tenant":7}`, bearer...)
+	wantError(t, rec, http.StatusServiceUnavailable, "not moved")
+	var d model.Device
+	if err := h.db.Take(&d, "sn = ?", "A").Error; err != nil || d.Tenant != 0 {
+		t.Fatalf("device after a move Redis refused: tenant %d, %v; want 0", d.Tenant, err)
 	}
 }
