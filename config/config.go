@@ -235,7 +235,8 @@ func Load(path string, environ []string) (*Config, error) {
 		return nil, fmt.Errorf("config file: %w", err)
 	}
 	for _, kv := range environ {
-		if name, _, _ := strings.Cut(kv, "="); notBuilt[name] {
+		// Empty is the contract's default (no Cluster, no Sentinel): only a value is refused.
+		if name, value, _ := strings.Cut(kv, "="); notBuilt[name] && strings.TrimSpace(value) != "" {
 			return nil, &KeyError{Key: name, Msg: "is not supported by this version yet: set MONITOR_REDIS_ADDR to one Redis server"}
 		}
 	}

@@ -44,6 +44,10 @@ func TestContractRedisTopologiesAreRefused(t *testing.T) {
 		if !errors.As(err, &ke) || ke.Key != name {
 			t.Errorf("%s: err = %v, want one naming it", name, err)
 		}
+		// Empty is the contract's default and must start.
+		if _, err := Load(os.DevNull, []string{name + "="}); err != nil {
+			t.Errorf("%s empty: %v, want its default accepted", name, err)
+		}
 	}
 }
 
