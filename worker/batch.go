@@ -67,7 +67,11 @@ func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	reports := make([]model.Report, 0, 256)
 	bad := 0
 	err := task.SplitBatch(t.Payload(), func(item []byte) {
-		r, _, err := task.DecodeReport(item)
+		r, rest, err := task.DecodeReport(item)
+		if err == nil && len(rest) > 0 {
+			// An item is one report: bytes after it mean the item is not what the API wrote.
+			err = fmt.Errorf("%w: %d bytes after the report", task.ErrBadPayload, len(rest))
+		}
 		if err != nil {
 			bad++
 			w.log.Warn("drop undecodable batch item", "err", err, "bytes", len(item))

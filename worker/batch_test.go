@@ -118,15 +118,18 @@ func TestBadItemDoesNotFailTheBatch(t *testing.T) {
 	db := testenv.NewDB(t).DB
 	w := NewBatchWriter(db, testenv.Logger(t))
 	good := report("G1", "10:00:00", time.Now())
+	trailing := report("T1", "10:00:00", time.Now())
 	tasks := []*asynq.Task{
 		asynq.NewTask(task.TypeStatusReport, []byte{0xff, 1, 2}), // unknown version
 		task.NewStatusReportTask(&good, 4),
+		// A whole report followed by stray bytes: not what the API writes, so not stored.
+		asynq.NewTask(task.TypeStatusReport, append(task.AppendReport(nil, &trailing), 0x01, 0x02)),
 	}
 	if err := w.ProcessTask(context.Background(), task.NewStatusBatchTask(tasks)); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(t, db, "tb_status"); n != 1 {
-		t.Fatalf("tb_status has %d rows, want 1", n)
+		t.Fatalf("tb_status has %d rows, want 1 (only G1)", n)
 	}
 	// A batch with nothing decodable can never succeed: it must not be retried.
 	err := w.ProcessTask(context.Background(), task.NewStatusBatchTask(tasks[:1]))
