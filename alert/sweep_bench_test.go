@@ -35,7 +35,7 @@ func BenchmarkSweep(b *testing.B) {
 			b.Error(err)
 		}
 	}()
-	fl := fleet.New(rdb.Client, offlineAfter)
+	fl := fleet.New(rdb.Client)
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	now := t0.Add(3 * offlineAfter)
 

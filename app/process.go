@@ -106,7 +106,7 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		// The fleet state goes through the pipelined client: the API's last-seen script
 		// after each enqueue then shares the enqueues' round trips. The workers' calls
 		// get no retry from it either; their tasks retry instead.
-		p.fleet = fleet.New(p.redis.Pipelined, cfg.OfflineAfter)
+		p.fleet = fleet.New(p.redis.Pipelined)
 		if p.commands, err = command.New(p.db, p.fleet, command.Options{TTL: cfg.CommandTTL, Logger: log}); err != nil {
 			return p, err
 		}

@@ -29,7 +29,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{db: testenv.NewDB(t).DB, rdb: testenv.NewRedis(t)}
-	e.fl = fleet.New(e.rdb.Client, 30*time.Minute)
+	e.fl = fleet.New(e.rdb.Client)
 	e.now = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	st, err := command.New(e.db, e.fl, command.Options{TTL: 24 * time.Hour, Logger: testenv.Logger(t), Now: func() time.Time { return e.now }})
 	if err != nil {

@@ -18,12 +18,6 @@ import (
 const (
 	// KeyLastSeen is a sorted set of sn scored by the acceptance time of its newest report.
 	KeyLastSeen = "monitor:lastseen"
-	// KeyLastAccept is the newest acceptance time of any report: whether intake works at all.
-	KeyLastAccept = "monitor:lastaccept"
-	// KeyWatchSince is when intake last (re)started after a gap longer than offline_after,
-	// or when the last-seen set was seeded from the database. Informational: the sweep
-	// judges intake by KeyIntake.
-	KeyWatchSince = "monitor:watchsince"
 	// KeySeeded marks that KeyLastSeen was seeded from the database since this Redis's
 	// data began; a Redis that lost its data loses the mark too, and the sweep re-seeds.
 	KeySeeded = "monitor:lastseen:seeded"
@@ -53,48 +47,39 @@ const chunk = 5000
 // Fleet reads and writes the live state on one Redis.
 type Fleet struct {
 	rdb redis.UniversalClient
-	// gap is offline_after: a pause in intake at least this long restarts the watch.
-	gap time.Duration
 }
 
-// New returns a Fleet on rdb; offlineAfter is the configured MONITOR_OFFLINE_AFTER.
-func New(rdb redis.UniversalClient, offlineAfter time.Duration) *Fleet {
-	return &Fleet{rdb: rdb, gap: offlineAfter}
+// New returns a Fleet on rdb.
+func New(rdb redis.UniversalClient) *Fleet {
+	return &Fleet{rdb: rdb}
 }
 
 // acceptScript records one accepted report and returns the device's open command id,
 // or nil. It also binds sn to the report's tenant when sn has no tenant yet (with device
 // auth off nothing checked the binding before, and this keeps it following the first
-// tenant anyway), and counts the report in its intake bucket. KEYS: lastseen,
-// lastaccept, watchsince, open, deliveries, firstdelivery, tenant, intake. ARGV: sn,
-// accepted micros, gap micros, tenant, intake bucket micros.
+// tenant anyway), and counts the report in its intake bucket. KEYS: lastseen, open,
+// deliveries, firstdelivery, tenant, intake. ARGV: sn, accepted micros, tenant, intake
+// bucket (computed by the caller, so the script does no arithmetic per report).
 var acceptScript = redis.NewScript(`
-local at = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], 'GT', at, ARGV[1])
-local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
-if at > prev then
-  redis.call('SET', KEYS[2], ARGV[2])
-  if at - prev > tonumber(ARGV[3]) then
-    redis.call('SET', KEYS[3], ARGV[2])
-  end
-end
-redis.call('HSETNX', KEYS[7], ARGV[1], ARGV[4])
-redis.call('HINCRBY', KEYS[8], string.format('%d', math.floor(at / tonumber(ARGV[5]))), 1)
-local id = redis.call('HGET', KEYS[4], ARGV[1])
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+redis.call('HSETNX', KEYS[5], ARGV[1], ARGV[3])
+redis.call('HINCRBY', KEYS[6], ARGV[4], 1)
+local id = redis.call('HGET', KEYS[2], ARGV[1])
 if id then
-  redis.call('HINCRBY', KEYS[5], id, 1)
-  redis.call('HSETNX', KEYS[6], id, ARGV[2])
+  redis.call('HINCRBY', KEYS[3], id, 1)
+  redis.call('HSETNX', KEYS[4], id, ARGV[2])
 end
 return id
 `)
 
-var acceptKeys = []string{KeyLastSeen, KeyLastAccept, KeyWatchSince, KeyOpen, KeyDeliveries, KeyFirstDelivery, KeyTenant, KeyIntake}
+var acceptKeys = []string{KeyLastSeen, KeyOpen, KeyDeliveries, KeyFirstDelivery, KeyTenant, KeyIntake}
 
 // Accept records that the API accepted a report of sn under tenant at time at, in one
 // round trip, and returns the id of the device's open command (0 when there is none). A
 // returned command counts as delivered.
 func (f *Fleet) Accept(ctx context.Context, sn string, tenant uint32, at time.Time) (uint64, error) {
-	v, err := acceptScript.Run(ctx, f.rdb, acceptKeys, sn, at.UnixMicro(), f.gap.Microseconds(), tenant, IntakeBucket.Microseconds()).Text()
+	bucket := strconv.FormatInt(at.UnixMicro()/IntakeBucket.Microseconds(), 10)
+	v, err := acceptScript.Run(ctx, f.rdb, acceptKeys, sn, at.UnixMicro(), tenant, bucket).Text()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}
@@ -212,10 +197,6 @@ func parseTenant(sn, v string) (uint32, error) {
 
 // Watch is what the sweep needs to know before it may call anyone offline.
 type Watch struct {
-	// LastAccept is the newest acceptance of any report; zero when none was ever recorded.
-	LastAccept time.Time
-	// Since is when intake last (re)started or the set was seeded; zero when unknown.
-	Since time.Time
 	// Seeded reports whether the last-seen set holds the database's devices.
 	Seeded bool
 	// TenantsSeeded reports whether the sn→tenant bindings hold the database's devices.
@@ -224,11 +205,11 @@ type Watch struct {
 
 // Watch reads the intake state in one round trip.
 func (f *Fleet) Watch(ctx context.Context) (Watch, error) {
-	vals, err := f.rdb.MGet(ctx, KeyLastAccept, KeyWatchSince, KeySeeded, KeyTenantSeeded).Result()
+	vals, err := f.rdb.MGet(ctx, KeySeeded, KeyTenantSeeded).Result()
 	if err != nil {
 		return Watch{}, fmt.Errorf("read intake state: %w", err)
 	}
-	return Watch{LastAccept: microsOf(vals[0]), Since: microsOf(vals[1]), Seeded: vals[2] != nil, TenantsSeeded: vals[3] != nil}, nil
+	return Watch{Seeded: vals[0] != nil, TenantsSeeded: vals[1] != nil}, nil
 }
 
 func microsOf(v any) time.Time {
@@ -290,7 +271,6 @@ func (f *Fleet) Seed(ctx context.Context, seen []Seen, now time.Time) error {
 		}
 	}
 	_, err := f.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, KeyWatchSince, now.UnixMicro(), 0)
 		p.Set(ctx, KeySeeded, now.UnixMicro(), 0)
 		return nil
 	})
@@ -435,7 +415,7 @@ return {c, f}
 // TakeDeliveries removes and returns the deliveries recorded since the last call.
 // Give them back with RestoreDeliveries when they cannot be stored.
 func (f *Fleet) TakeDeliveries(ctx context.Context) (map[uint64]Delivery, error) {
-	v, err := takeScript.Run(ctx, f.rdb, []string{KeyDeliveries, KeyFirstDelivery, KeyTenant}).Slice()
+	v, err := takeScript.Run(ctx, f.rdb, []string{KeyDeliveries, KeyFirstDelivery}).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("take deliveries: %w", err)
 	}

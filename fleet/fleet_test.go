@@ -12,7 +12,7 @@ import (
 func TestAcceptAndDeliveries(t *testing.T) {
 	ctx := context.Background()
 	rdb := testenv.NewRedis(t)
-	fl := fleet.New(rdb.Client, 30*time.Minute)
+	fl := fleet.New(rdb.Client)
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 
 	if err := fl.SetOpen(ctx, map[string]uint64{"A": 7}); err != nil {
@@ -41,7 +41,7 @@ func TestAcceptAndDeliveries(t *testing.T) {
 		t.Fatalf("last seen %v", seen)
 	}
 	w, err := fl.Watch(ctx)
-	if err != nil || !w.LastAccept.Equal(t0.Add(2*time.Minute)) || !w.Since.Equal(t0) || w.Seeded {
+	if err != nil || w.Seeded {
 		t.Fatalf("watch %+v %v", w, err)
 	}
 
@@ -84,7 +84,7 @@ func TestAcceptAndDeliveries(t *testing.T) {
 func TestTenantBinding(t *testing.T) {
 	ctx := context.Background()
 	rdb := testenv.NewRedis(t)
-	fl := fleet.New(rdb.Client, 30*time.Minute)
+	fl := fleet.New(rdb.Client)
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 
 	if got, created, err := fl.Bind(ctx, "A", 0); err != nil || got != 0 || !created {
@@ -150,7 +150,7 @@ func TestTenantBinding(t *testing.T) {
 func TestIntakeBuckets(t *testing.T) {
 	ctx := context.Background()
 	rdb := testenv.NewRedis(t)
-	fl := fleet.New(rdb.Client, time.Minute)
+	fl := fleet.New(rdb.Client)
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	for _, at := range []time.Duration{0, time.Second, 4 * time.Second, 5 * time.Second, time.Minute} {
 		if _, err := fl.Accept(ctx, "A", 0, t0.Add(at)); err != nil {
