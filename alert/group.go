@@ -57,9 +57,15 @@ func (s *Sweeper) notify(ctx context.Context, firing, resolved []model.Alert, no
 	groups := map[string]*pendingGroup{}
 	for k, v := range raw {
 		var g pendingGroup
-		if json.Unmarshal([]byte(v), &g) == nil {
-			groups[k] = &g
+		if err := json.Unmarshal([]byte(v), &g); err != nil {
+			// Not written by this code: it can never be sent, so it must not stay forever.
+			s.log.Error("drop unreadable pending notice", "group", k, "err", err)
+			if err := rdb.HDel(ctx, keyPending, k).Err(); err != nil {
+				return 0, fmt.Errorf("drop unreadable pending notice %s: %w", k, err)
+			}
+			continue
 		}
+		groups[k] = &g
 	}
 	changed := map[string]bool{}
 	for _, a := range slices.Concat(firing, resolved) {
@@ -116,14 +122,20 @@ func (s *Sweeper) notify(ctx context.Context, firing, resolved []model.Alert, no
 		if now.Before(due) {
 			continue
 		}
-		for part := range slices.Chunk(g.Alerts, maxAlertsPerNotification) {
+		for i, part := 0, []AlertEntry(nil); i < len(g.Alerts); i += len(part) {
+			part = g.Alerts[i:min(i+maxAlertsPerNotification, len(g.Alerts))]
 			body, err := json.Marshal(Notification{Version: NotificationVersion, GroupKey: groupKey(g.Group.Tenant, g.Group.City),
 				Status: g.Group.Status, GroupLabels: GroupLabels{Tenant: g.Group.Tenant, City: g.Group.City}, Timestamp: now, Alerts: part})
 			if err != nil {
 				return n, fmt.Errorf("encode notification: %w", err)
 			}
 			if _, err := s.enqueuer.EnqueueContext(ctx, task.NewAlertNotifyTask(body)); err != nil {
-				// The alerts are stored; record what did go out, keep the rest pending.
+				// The alerts are stored; record what did go out, keep the rest pending:
+				// the parts of this group already enqueued leave it, so they go out once.
+				if i > 0 {
+					g.Alerts = g.Alerts[i:]
+					changed[k] = true
+				}
 				return n, cmp.Or(s.savePending(ctx, groups, changed, sent, stale, now), fmt.Errorf("enqueue notification: %w", err))
 			}
 			n++

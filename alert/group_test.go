@@ -1,6 +1,7 @@
 package alert_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -56,5 +57,20 @@ func TestStaggeredSilencesOfOneDepotAreOneOrTwoNotices(t *testing.T) {
 	}
 	if notices > 2 || len(alerts) != len(depot) {
 		t.Fatalf("%d notices carrying %d of the depot's %d alerts, want at most 2 carrying all", notices, len(alerts), len(depot))
+	}
+}
+
+// TestUnreadablePendingNoticeIsDropped: a pending notice that does not parse can never be
+// sent; the sweep logs and removes it instead of skipping it on every sweep forever.
+func TestUnreadablePendingNoticeIsDropped(t *testing.T) {
+	e := newEnv(t, alert.Options{OfflineAfter: time.Minute, Notify: true})
+	ctx := context.Background()
+	const key = "monitor:alert:pending" // the pending notices' hash
+	if err := e.rdb.Client.HSet(ctx, key, "garbage-group", "{not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.sweep(t)
+	if ok, err := e.rdb.Client.HExists(ctx, key, "garbage-group").Result(); err != nil || ok {
+		t.Fatalf("the unreadable pending notice is still there (%v, %v)", ok, err)
 	}
 }
