@@ -202,8 +202,8 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	enqueuer := asynq.NewClient(p.redis.ConnOpt)
-	p.onClose(enqueuer.Close)
+	// On the process's go-redis client rather than a pool of its own; p.redis closes it.
+	enqueuer := asynq.NewClientFromRedisClient(p.redis.Client)
 	sweeper, err := alert.NewSweeper(p.db, p.fleet, enqueuer, sweepOptions(cfg, log))
 	if err != nil {
 		return err

@@ -183,8 +183,15 @@ func drainIngest(ctx context.Context, opt asynq.RedisConnOpt, log *slog.Logger) 
 	defer tick.Stop()
 	for {
 		q, err := insp.GetQueueInfo(task.QueueIngest)
-		if err != nil || q.Size-q.Archived == 0 {
-			return // no queue yet, or nothing left to write
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			return // no report was ever queued
+		}
+		if err != nil {
+			log.Error("shutdown: cannot tell whether reports are still queued in the embedded Redis; they may be lost", "err", err)
+			return
+		}
+		if q.Size-q.Archived == 0 {
+			return // nothing left to write
 		}
 		select {
 		case <-ctx.Done():
