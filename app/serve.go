@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -182,9 +183,13 @@ func drainIngest(ctx context.Context, opt asynq.RedisConnOpt, log *slog.Logger) 
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		q, err := insp.GetQueueInfo(task.QueueIngest)
-		if errors.Is(err, asynq.ErrQueueNotFound) {
+		queues, err := insp.Queues()
+		if err == nil && !slices.Contains(queues, task.QueueIngest) {
 			return // no report was ever queued
+		}
+		var q *asynq.QueueInfo
+		if err == nil {
+			q, err = insp.GetQueueInfo(task.QueueIngest)
 		}
 		if err != nil {
 			log.Error("shutdown: cannot tell whether reports are still queued in the embedded Redis; they may be lost", "err", err)
