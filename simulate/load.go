@@ -133,6 +133,11 @@ func Simulate(ctx context.Context, o Options) (res *Result, err error) {
 	sendEnd := time.Now()
 	res = l.result(start, sendEnd)
 	res.GeneratorCPUSeconds = (cpuTime() - cpu0).Seconds()
+	if o.AckFile != "" {
+		if err := l.writeAckFile(o.AckFile); err != nil {
+			return res, err
+		}
+	}
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("simulate: %w", ctx.Err())
 	}

@@ -50,6 +50,9 @@ type Options struct {
 	Client string
 	// CPUProfile, when set, is a file for a CPU profile of the simulator itself.
 	CPUProfile string
+	// AckFile, when set, receives one line "sn ndate ntime" per acknowledged report once
+	// the sending ends (before any landing check).
+	AckFile string
 }
 
 const usage = `usage: monitor simulate [flags]            load generator
@@ -115,6 +118,7 @@ func parseFlags(args []string, out io.Writer) (Options, error) {
 	fs.BoolVar(&o.JSON, "json", false, "print the summary as one JSON line")
 	fs.StringVar(&o.Client, "client", "raw", "raw (one minimal HTTP/1.1 keep-alive connection per sender, cheapest) or std (net/http Transport with as many idle connections)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the simulator to this file")
+	fs.StringVar(&o.AckFile, "ack-file", "", "write each acknowledged report as a line \"sn ndate ntime\" to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

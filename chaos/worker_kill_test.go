@@ -1,0 +1,64 @@
+package chaos
+
+import (
+	"database/sql"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestWorkerKilledMidBatch is scenario 1: a worker is killed with SIGKILL while it
+// writes a batch (held there by a lock on tb_status), then started again. The batch it
+// held re-runs once its lease has expired and asynq's recoverer has found it.
+func TestWorkerKilledMidBatch(t *testing.T) {
+	s := newStack(t, redisConfig{})
+	api := s.start("api")
+	w := s.start("worker")
+	rate, d := 200.0, 10*time.Second
+	if full {
+		rate, d = 1000, 30*time.Second
+	}
+	l := steady(t, api.url, 500, rate, d)
+	time.Sleep(d / 3)
+
+	// Hold a write lock on tb_status so the next batch blocks inside its INSERT.
+	db, err := sql.Open("mysql", strings.TrimSuffix(s.maria.DSN, "?parseTime=true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(t.Context(), "LOCK TABLES tb_status WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until a batch waits for the lock, then kill the worker in the middle of it.
+	if !waitUntil(t.Context(), 20*time.Second, func() bool { return lockWaiters(t, db) > 0 }) {
+		t.Fatal("no batch ever waited for the lock on tb_status")
+	}
+	w.kill()
+	killed := time.Now()
+	if _, err := conn.ExecContext(t.Context(), "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.start("worker")
+	check(t, s, l, "1 worker SIGKILL mid-batch, restarted", 4*time.Minute)
+	t.Logf("every acknowledged report stored %.1f s after the kill", time.Since(killed).Seconds())
+}
+
+// lockWaiters counts the statements waiting for a table lock.
+func lockWaiters(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var n int
+	err := db.QueryRowContext(t.Context(),
+		"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table%' AND INFO LIKE 'INSERT%'").Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
