@@ -256,6 +256,10 @@ func TestRetrySpansAnHourLongOutage(t *testing.T) {
 		if d := TaskRetryDelay(n, nil, nil); d <= 0 || d > maxRetryDelay {
 			t.Fatalf("TaskRetryDelay(%d) = %v", n, d)
 		}
+		// A worker that died says nothing about the database: its task runs again at once.
+		if d := TaskRetryDelay(n, fmt.Errorf("recoverer: %w", asynq.ErrLeaseExpired), nil); d != 0 {
+			t.Fatalf("TaskRetryDelay(%d, lease expired) = %v, want 0", n, d)
+		}
 	}
 }
 

@@ -82,9 +82,11 @@ func NewServer(redis asynq.RedisConnOpt, o ServerOptions) (*asynq.Server, error)
 		GroupMaxDelay:    opt.GroupMaxDelay,
 		GroupGracePeriod: opt.GroupGracePeriod,
 		RetryDelayFunc:   TaskRetryDelay,
-		ShutdownTimeout:  opt.ShutdownTimeout,
-		Logger:           asynqlog.New(log),
-		LogLevel:         asynq.WarnLevel,
+		// A retried task is moved back to pending within a second instead of asynq's 5 s.
+		DelayedTaskCheckInterval: time.Second,
+		ShutdownTimeout:          opt.ShutdownTimeout,
+		Logger:                   asynqlog.New(log),
+		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			// Each getter's ok is false only outside a task's context, where the zero value is right.
 			retried, _ := asynq.GetRetryCount(ctx)
@@ -97,8 +99,13 @@ func NewServer(redis asynq.RedisConnOpt, o ServerOptions) (*asynq.Server, error)
 
 // TaskRetryDelay is the backoff between attempts at any task (batches, periodic jobs and
 // notifications): exponential from one second, capped at maxRetryDelay, with jitter so
-// tasks failed by one outage do not return in lockstep.
-func TaskRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+// tasks failed by one outage do not return in lockstep. A task whose worker died (its
+// lease expired) runs again at once: asynq has already waited a minute or more to find
+// it, and nothing says the database is failing.
+func TaskRetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		return 0
+	}
 	d := backoff(n)
 	return d/2 + rand.N(d/2+1)
 }
