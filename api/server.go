@@ -51,6 +51,9 @@ type Options struct {
 	// DB is the database the operator routes read; Redis is pinged by /readyz.
 	DB    *gorm.DB
 	Redis redis.UniversalClient
+	// RedisMemory, when set, refuses reports with 503 while Redis is over its shed share
+	// of maxmemory, and makes /readyz say so; nil never sheds.
+	RedisMemory *RedisMemory
 	// Monitoring serves asynqmon under /monitoring/; MonitoringReadOnly, when set, is
 	// the read-only asynqmon that the read-only token gets. The caller closes both.
 	Monitoring, MonitoringReadOnly http.Handler
@@ -245,7 +248,8 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 only when Redis and the database both answer within two seconds.
+// readyz answers 200 only when Redis and the database both answer within two seconds and
+// Redis is under its shed share of maxmemory.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
@@ -255,6 +259,9 @@ func (s *Server) readyz(c echo.Context) error {
 		checks["redis"] = "unreachable"
 		ready = false
 		s.log.Warn("readiness: redis", "err", err)
+	} else if s.opt.RedisMemory.Over() {
+		checks["redis"] = "near its memory limit: reports are refused until the workers drain it"
+		ready = false
 	}
 	sqlDB, err := s.opt.DB.DB()
 	if err == nil {

@@ -90,6 +90,11 @@ func (s *Server) acceptReport(c echo.Context) error {
 	if err := s.checkDeviceKey(c, r.Tenant); err != nil {
 		return err
 	}
+	// Before anything writes to Redis: the tenant binding is a write too.
+	if s.opt.RedisMemory.Over() {
+		reportsShed.Inc()
+		return &Error{Status: http.StatusServiceUnavailable, Msg: "queue full, nothing was accepted: retry later"}
+	}
 	// Before the rate limit, so that refused reports naming a device of another tenant
 	// do not spend the real device's budget.
 	unbind, err := s.checkDeviceTenant(c, &r)

@@ -183,6 +183,14 @@ func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 	if monitoringRO != nil {
 		opt.MonitoringReadOnly = monitoringRO
 	}
+	if !p.redis.Embedded() {
+		// The embedded Redis has no maxmemory to shed at.
+		if opt.RedisMemory, err = api.NewRedisMemory(p.redis.Client, api.RedisMemoryOptions{ShedShare: cfg.RedisShedShare, Logger: log}); err != nil {
+			return err
+		}
+		opt.RedisMemory.Start()
+		p.onClose(opt.RedisMemory.Stop)
+	}
 	p.api, err = api.New(opt)
 	return err
 }

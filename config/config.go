@@ -37,7 +37,10 @@ type Config struct {
 	RedisAddr     string `yaml:"redis_addr"`
 	RedisPassword string `yaml:"redis_password"`
 	RedisDB       int    `yaml:"redis_db"`
-	MySQLDSN      string `yaml:"mysql_dsn"`
+	// RedisShedShare is the share of Redis's maxmemory at which the API starts refusing
+	// reports (503), leaving the rest for the workers to drain the backlog.
+	RedisShedShare float64 `yaml:"redis_shed_share"`
+	MySQLDSN       string  `yaml:"mysql_dsn"`
 	// DataDir holds the embedded SQLite file when no MySQL DSN is configured.
 	DataDir string `yaml:"data_dir"`
 
@@ -116,7 +119,7 @@ const EnvPrefix = "MONITOR_"
 // ignores them without a warning.
 var testSwitches = []string{
 	"MONITOR_TEST_REAL", "MONITOR_TEST_REDIS_ADDR", "MONITOR_TEST_MYSQL_DSN", "MONITOR_TEST_DOCKER",
-	"MONITOR_SCREENSHOT_DIR", "MONITOR_BENCH_EMBEDDED",
+	"MONITOR_SCREENSHOT_DIR", "MONITOR_BENCH_EMBEDDED", "MONITOR_CHAOS_REPORT",
 }
 
 // notBuilt are the variables the contract names for work this version has not built
@@ -265,6 +268,7 @@ func (c *Config) fillDefaults(set map[string]bool) {
 	c.DataDir = cmp.Or(c.DataDir, "./data")
 	c.DeviceAuth = cmp.Or(c.DeviceAuth, "off")
 	unsetOr(set, "device_rate", &c.DeviceRate, 1)
+	unsetOr(set, "redis_shed_share", &c.RedisShedShare, 0.8)
 	unsetOr(set, "device_burst", &c.DeviceBurst, 10)
 	unsetOr(set, "max_body_bytes", &c.MaxBodyBytes, 64<<10)
 	unsetOr(set, "log_max_bytes", &c.LogMaxBytes, 32<<20)
@@ -351,6 +355,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return bad("device_auth", "%q is not off or tenant-key", c.DeviceAuth)
+	}
+	if !(c.RedisShedShare > 0 && c.RedisShedShare <= 1) {
+		return bad("redis_shed_share", "%v is not a share of maxmemory above 0 and at most 1", c.RedisShedShare)
 	}
 	if c.DeviceRate <= 0 {
 		return bad("device_rate", "%v must be a positive number of reports per second", c.DeviceRate)

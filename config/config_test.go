@@ -62,6 +62,8 @@ func TestLoadRejectsBadValuesNamingTheKey(t *testing.T) {
 		{[]string{"MONITOR_DEVICE_AUTH=tenant-key", "MONITOR_DEVICE_KEYS=0:a,0:b"}, "MONITOR_DEVICE_KEYS", "two keys"},
 		{[]string{"MONITOR_DEVICE_RATE=fast"}, "MONITOR_DEVICE_RATE", "not a number"},
 		{[]string{"MONITOR_DEVICE_RATE=-1"}, "MONITOR_DEVICE_RATE", "positive"},
+		{[]string{"MONITOR_REDIS_SHED_SHARE=0"}, "MONITOR_REDIS_SHED_SHARE", "share of maxmemory"},
+		{[]string{"MONITOR_REDIS_SHED_SHARE=1.5"}, "MONITOR_REDIS_SHED_SHARE", "share of maxmemory"},
 		{[]string{"MONITOR_DEVICE_BURST=-2"}, "MONITOR_DEVICE_BURST", "at least 1"},
 		{[]string{"MONITOR_OFFLINE_AFTER=soon"}, "MONITOR_OFFLINE_AFTER", "duration"},
 		{[]string{"MONITOR_OFFLINE_AFTER=5s"}, "MONITOR_OFFLINE_AFTER", "below 1m"},
