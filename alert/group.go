@@ -136,7 +136,10 @@ func (s *Sweeper) notify(ctx context.Context, firing, resolved []model.Alert, no
 					g.Alerts = g.Alerts[i:]
 					changed[k] = true
 				}
-				return n, cmp.Or(s.savePending(ctx, groups, changed, sent, stale, now), fmt.Errorf("enqueue notification: %w", err))
+				if serr := s.savePending(ctx, groups, changed, sent, stale, now); serr != nil {
+					return n, serr
+				}
+				return n, &enqueueError{err: err}
 			}
 			n++
 		}

@@ -19,6 +19,7 @@ package alert
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -233,8 +234,19 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	n, err := s.notify(ctx, slices.Concat(fired, repeats), resolved, now)
+	// The notices of what was fired and resolved come from the outbox, with those an
+	// earlier sweep stored but could not hand on.
+	outFiring, outResolved, noticeIDs, err := s.outbox(ctx)
+	if err != nil {
+		return res, err
+	}
+	n, err := s.notify(ctx, slices.Concat(outFiring, repeats), outResolved, now)
 	res.Notifications = n
+	if pendingSaved(err) {
+		if serr := s.sent(ctx, noticeIDs); serr != nil {
+			return res, errors.Join(err, serr)
+		}
+	}
 	if err != nil {
 		return res, err
 	}
@@ -427,7 +439,16 @@ func (s *Sweeper) unsent(ctx context.Context, now time.Time) (fired, resolved []
 // and resolves the others. It returns the fired alerts that this call inserted, each
 // with its row id read back from the database: the id an insert that skipped a
 // conflicting row reports is not to be trusted, and the id is the notices' seq.
-func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now time.Time) ([]model.Alert, error) {
+func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now time.Time) (ours []model.Alert, err error) {
+	// One transaction with the outbox: an alert change is stored with its notice or not at all.
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		ours, err = s.storeIn(tx, fired, resolved, now)
+		return err
+	})
+	return ours, err
+}
+
+func (s *Sweeper) storeIn(tx *gorm.DB, fired, resolved []model.Alert, now time.Time) ([]model.Alert, error) {
 	for i := range fired {
 		key := fired[i].Kind + ":" + fired[i].SN
 		fired[i].State, fired[i].FiringKey = model.AlertFiring, &key
@@ -436,7 +457,7 @@ func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now 
 		}
 	}
 	if len(fired) > 0 {
-		if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).
 			CreateInBatches(&fired, rowsPerStatement).Error; err != nil {
 			return nil, fmt.Errorf("insert alerts: %w", err)
 		}
@@ -452,7 +473,7 @@ func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now 
 			FiringKey string
 			StartsAt  time.Time
 		}
-		if err := s.db.WithContext(ctx).Model(&model.Alert{}).Select("id, firing_key, starts_at").
+		if err := tx.Model(&model.Alert{}).Select("id, firing_key, starts_at").
 			Where("firing_key IN ?", keys).Scan(&rows).Error; err != nil {
 			return nil, fmt.Errorf("read inserted alerts: %w", err)
 		}
@@ -476,9 +497,14 @@ func (s *Sweeper) store(ctx context.Context, fired, resolved []model.Alert, now 
 		resolved[i].State, resolved[i].EndsAt = model.AlertResolved, &now
 	}
 	for part := range slices.Chunk(ids, rowsPerStatement) {
-		if err := s.db.WithContext(ctx).Model(&model.Alert{}).Where("id IN ? AND state = ?", part, model.AlertFiring).
+		if err := tx.Model(&model.Alert{}).Where("id IN ? AND state = ?", part, model.AlertFiring).
 			Updates(map[string]any{"state": model.AlertResolved, "ends_at": now, "firing_key": nil}).Error; err != nil {
 			return nil, fmt.Errorf("resolve alerts: %w", err)
+		}
+	}
+	if s.opt.Notify {
+		if err := recordNotices(tx, ours, ids, now); err != nil {
+			return nil, err
 		}
 	}
 	return ours, nil

@@ -11,7 +11,7 @@ import (
 
 // Tables lists every table of the schema in creation order.
 func Tables() []any {
-	return []any{&Status{}, &Device{}, &Alert{}, &Command{}, &Log{}}
+	return []any{&Status{}, &Device{}, &Alert{}, &AlertNotice{}, &Command{}, &Log{}}
 }
 
 // collation is the collation of every table and text column on MySQL. It is binary:
