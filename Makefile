@@ -4,7 +4,7 @@ GO        ?= go
 BIN       := bin/monitor
 PKGS      := ./...
 
-.PHONY: run build test vet fmt bench fuzz fuzz-run clean
+.PHONY: run build test vet fmt bench fuzz fuzz-run clean chaos
 
 run: build
 	./$(BIN) all
@@ -39,6 +39,14 @@ fuzz-run:
 		echo "fuzz $$pkg $$fn for $(FUZZ_FOR)"; \
 		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZ_FOR) $$pkg; \
 	done
+
+# The whole fault-injection suite at full size (chaos/; make test runs part of it, smaller).
+# It starts its own redis-server and mariadbd, so it needs both installed. With
+# CHAOS_REPORT=file each scenario appends its row of RELIABILITY.md's table to file.
+CHAOS_REPORT ?=
+chaos:
+	$(GO) vet -tags chaos ./chaos/
+	MONITOR_TEST_REAL=1 MONITOR_CHAOS_REPORT=$(CHAOS_REPORT) $(GO) test -tags chaos -count=1 -timeout 90m -v ./chaos/
 
 # Load test against the real Redis and MariaDB (see bench/run.sh); writes BENCHMARKS.md.
 bench:

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"monitor/internal/testenv"
 )
 
@@ -28,6 +30,13 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir) // a leftover temporary folder is not a test failure
+	}
+	if code == 0 {
+		http.DefaultClient.CloseIdleConnections()
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
@@ -128,6 +137,11 @@ type proc struct {
 func (s *stack) start(role string, extra ...string) *proc {
 	s.t.Helper()
 	addr := testenv.FreeAddr(s.t)
+	for _, kv := range extra {
+		if a, ok := strings.CutPrefix(kv, "MONITOR_HTTP_ADDR="); ok && role == "api" {
+			addr = a // a scenario that restarts the API on the address its terminals use
+		}
+	}
 	listen := "MONITOR_HTTP_ADDR=" + addr
 	if role != "api" {
 		listen = "MONITOR_METRICS_ADDR=" + addr

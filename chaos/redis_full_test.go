@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 // keep reporting: it must drain (it has the headroom the API left it), and ingest must
 // come back on its own.
 func TestRedisFullShedsAndRecovers(t *testing.T) {
+	t.Parallel()
 	maxmemory, rate, d := int64(8<<20), 1000.0, 24*time.Second
 	if full {
 		maxmemory, rate, d = 20<<20, 2000, 60*time.Second
@@ -41,11 +43,11 @@ func TestRedisFullShedsAndRecovers(t *testing.T) {
 		t.Errorf("ingest did not come back while terminals were still reporting (ready again at %v, sending ended after %.1fs)", recovered, res.SendSeconds)
 	}
 	o := check(t, s, l, "10 Redis full (maxmemory, noeviction), workers start late", 3*time.Minute)
-	_ = o
 	if strings.Contains(w.out.String(), "OOM command not allowed") {
 		t.Logf("the worker met OOM errors (it recovered):\n%s", grepLines(w.out.String(), "OOM"))
 	}
-	t.Logf("shed: %d answered 503; ready again %.1f s after the worker started", res.Statuses["503"], recovered.Sub(workerAt).Seconds())
+	o.Note = fmt.Sprintf("%d MiB maxmemory, shed at 80%%: %d answered 503; ready again %.1f s after the worker started", maxmemory>>20, res.Statuses["503"], recovered.Sub(workerAt).Seconds())
+	record(t, o)
 }
 
 // readyWatch polls /readyz every 100 ms and keeps the status changes.

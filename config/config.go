@@ -387,8 +387,8 @@ func (c *Config) Validate() error {
 	if c.WorkerConcurrency < 1 {
 		return bad("worker_concurrency", "%d must be at least 1", c.WorkerConcurrency)
 	}
-	if c.BatchRetryFor < time.Minute {
-		return bad("batch_retry_for", "%v is below 1m", c.BatchRetryFor)
+	if c.BatchRetryFor < time.Second {
+		return bad("batch_retry_for", "%v is below 1s", c.BatchRetryFor)
 	}
 	if c.OfflineAfter < time.Minute {
 		return bad("offline_after", "%v is below 1m", c.OfflineAfter)
