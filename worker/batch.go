@@ -60,9 +60,12 @@ func NewBatchWriter(db *gorm.DB, log *slog.Logger) *BatchWriter {
 	return &BatchWriter{db: db, log: log, sql: dialectOf(db)}
 }
 
-// ProcessTask handles a task.TypeStatusBatch task. A bad item is counted, logged and
-// dropped; it never fails the rest of the batch. A database error is returned so asynq
-// retries the whole batch, which is safe because writes are idempotent.
+// ProcessTask handles a task.TypeStatusBatch task. A bad item is counted and logged; it
+// never keeps the rest of the batch from being stored. Once the rest is stored, a batch
+// with a bad item fails with SkipRetry, so asynq archives it at once: the operator finds
+// the undecodable item in asynqmon (running the batch again stores its good items once
+// more, which the unique key absorbs). A database error is returned so asynq retries the
+// whole batch, which is safe because writes are idempotent.
 func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	reports := make([]model.Report, 0, 256)
 	bad := 0
@@ -87,8 +90,13 @@ func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if len(reports) == 0 {
 		return fmt.Errorf("batch of %d bytes has no decodable report: %w", len(t.Payload()), asynq.SkipRetry)
 	}
-	_, err = w.Write(ctx, reports)
-	return err
+	if _, err := w.Write(ctx, reports); err != nil {
+		return err
+	}
+	if bad > 0 {
+		return fmt.Errorf("batch holds %d undecodable items (its %d others are stored): %w", bad, len(reports), asynq.SkipRetry)
+	}
+	return nil
 }
 
 // Write stores reports and returns how many were new. Rows are sorted by sn so that

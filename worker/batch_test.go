@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,7 +115,10 @@ func TestDevicesKeepTheNewestReport(t *testing.T) {
 	}
 }
 
-func TestBadItemDoesNotFailTheBatch(t *testing.T) {
+// TestBadItemIsArchivedAfterItsBatchMatesLand checks that an undecodable item never keeps
+// its batch-mates out of tb_status, and that its batch is then archived (SkipRetry) so
+// an operator sees it, rather than retried or silently dropped.
+func TestBadItemIsArchivedAfterItsBatchMatesLand(t *testing.T) {
 	db := testenv.NewDB(t).DB
 	w := NewBatchWriter(db, testenv.Logger(t))
 	good := report("G1", "10:00:00", time.Now())
@@ -125,8 +129,9 @@ func TestBadItemDoesNotFailTheBatch(t *testing.T) {
 		// A whole report followed by stray bytes: not what the API writes, so not stored.
 		asynq.NewTask(task.TypeStatusReport, append(task.AppendReport(nil, &trailing), 0x01, 0x02)),
 	}
-	if err := w.ProcessTask(context.Background(), task.NewStatusBatchTask(tasks)); err != nil {
-		t.Fatal(err)
+	if err := w.ProcessTask(context.Background(), task.NewStatusBatchTask(tasks)); !errors.Is(err, asynq.SkipRetry) ||
+		!strings.Contains(err.Error(), "2 undecodable items") {
+		t.Fatalf("err = %v, want SkipRetry naming the 2 undecodable items", err)
 	}
 	if n := count(t, db, "tb_status"); n != 1 {
 		t.Fatalf("tb_status has %d rows, want 1 (only G1)", n)
