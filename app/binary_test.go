@@ -3,9 +3,7 @@ package app
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -13,54 +11,11 @@ import (
 	"monitor/internal/testenv"
 )
 
-var (
-	binOnce sync.Once
-	binDir  string
-	binErr  error
-)
-
-// removeBinary is TestMain's cleanup of the binary monitorBinary built.
-func removeBinary() {
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-}
-
-// monitorBinary builds the real binary once for the package's tests and returns its
-// path; -short skips the test, except under MONITOR_TEST_REAL=1, which runs everything.
-func monitorBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() && !testenv.Real() {
-		t.Skip("builds the binary")
-	}
-	binOnce.Do(func() {
-		if binDir, binErr = os.MkdirTemp("", "monitor-bin-"); binErr != nil {
-			return
-		}
-		build := exec.Command("go", "build", "-o", filepath.Join(binDir, "monitor"), "monitor")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			binErr = &buildError{err: err, out: string(out)}
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("go build: %v", binErr)
-	}
-	return filepath.Join(binDir, "monitor")
-}
-
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
-
 // proc is a monitor process a test started.
 type proc struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer // stdout and stderr
-	err  *syncBuffer // stderr alone
+	out  *testenv.SyncBuffer // stdout and stderr
+	err  *testenv.SyncBuffer // stderr alone
 	done chan error
 }
 
@@ -71,7 +26,7 @@ func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(append(os.Environ(), "MONITOR_DATA_DIR="+cmd.Dir), env...)
-	p := &proc{cmd: cmd, out: &syncBuffer{}, err: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, out: &testenv.SyncBuffer{}, err: &testenv.SyncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout = p.out
 	cmd.Stderr = teeWriter{p.out, p.err}
 	if err := cmd.Start(); err != nil {
@@ -128,7 +83,7 @@ func (p *proc) wait(t *testing.T, limit time.Duration, what string) error {
 }
 
 // teeWriter writes to both writers.
-type teeWriter struct{ a, b *syncBuffer }
+type teeWriter struct{ a, b *testenv.SyncBuffer }
 
 func (w teeWriter) Write(p []byte) (int, error) {
 	if _, err := w.a.Write(p); err != nil {

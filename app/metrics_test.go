@@ -21,7 +21,7 @@ import (
 // at 0 (and the API's the workers'). Each role now shows the metrics of what it runs,
 // and the Go and process collectors.
 func TestEachRoleServesItsOwnMetrics(t *testing.T) {
-	bin := monitorBinary(t)
+	bin := testenv.MonitorBinary(t)
 	r := testenv.NewRedis(t)
 	db := testenv.NewDB(t)
 	const (

@@ -37,7 +37,7 @@ func TestAsynqmonShowsPayloads(t *testing.T) {
 	env := []string{"MONITOR_MYSQL_DSN=" + db.DSN, "MONITOR_REDIS_ADDR=" + rdb.Addr, "MONITOR_REDIS_DB=" + strconv.Itoa(rdb.DB),
 		"MONITOR_OPERATOR_TOKEN=" + token, "MONITOR_HTTP_ADDR=" + addr}
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, []string{"api"}, env, &stdout, &stderr) }()
 	defer func() {

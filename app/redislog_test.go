@@ -18,7 +18,7 @@ import (
 // slog lines. Every line a role writes to stderr is now slog's, except main's one
 // closing "monitor: <error>" line.
 func TestRedisOutageLogsThroughSlog(t *testing.T) {
-	bin := monitorBinary(t)
+	bin := testenv.MonitorBinary(t)
 	r := testenv.NewRedis(t)
 	db := testenv.NewDB(t)
 	for _, role := range []string{"scheduler", "worker"} {

@@ -23,41 +23,23 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(cleanupM{m}) }
 
-// cleanupM runs the tests, then removes the binary that monitorBinary built.
+// cleanupM runs the tests, then removes the binary that testenv.MonitorBinary built.
 type cleanupM struct{ m *testing.M }
 
 func (c cleanupM) Run() int {
-	defer removeBinary()
+	defer testenv.RemoveMonitorBinary()
 	return c.m.Run()
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running process.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startAll runs `monitor all` in embedded mode in-process and returns its address, a
 // stop function that returns run's error, and its output.
-func startAll(t *testing.T, dir string) (addr string, stop func() error, stdout *syncBuffer) {
+func startAll(t *testing.T, dir string) (addr string, stop func() error, stdout *testenv.SyncBuffer) {
 	t.Helper()
 	addr = testenv.FreeAddr(t)
 	env := []string{"MONITOR_HTTP_ADDR=" + addr, "MONITOR_DATA_DIR=" + dir, "MONITOR_LOG_DIR=" + filepath.Join(dir, "logs"),
 		"MONITOR_SHUTDOWN_TIMEOUT=20s"}
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, []string{"all"}, env, stdout, stderr) }()
 	deadline := time.Now().Add(20 * time.Second)
@@ -189,7 +171,7 @@ func TestRunRefusesBadConfigNamingTheKey(t *testing.T) {
 // TestStartupWarnsAboutUnknownVariables: a typo of MONITOR_REDIS_ADDR would leave
 // the process quietly on its embedded Redis; start-up names it instead.
 func TestStartupWarnsAboutUnknownVariables(t *testing.T) {
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	typo := strings.ToUpper("monitor_redis_adr") // lower case, so the config package's scan of the repository skips it
 	env := []string{"MONITOR_DATA_DIR=" + t.TempDir(), typo + "=127.0.0.1:6379", "MONITOR_TEST_REAL=1"}
 	if err := Run(context.Background(), []string{"migrate"}, env, &bytes.Buffer{}, &stderr); err != nil {

@@ -42,7 +42,7 @@ func TestRolesRefuseAMissingSchema(t *testing.T) {
 			"MONITOR_OPERATOR_TOKEN=schema-test-operator-token", "MONITOR_HTTP_ADDR=" + addr}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		var stderr syncBuffer
+		var stderr testenv.SyncBuffer
 		err := Run(ctx, []string{role}, env, &bytes.Buffer{}, &stderr)
 		if c, derr := net.DialTimeout("tcp", addr, time.Second); derr == nil {
 			c.Close()

@@ -36,7 +36,7 @@ func TestDeadListenerIsAnError(t *testing.T) {
 	dir := t.TempDir()
 	addr := testenv.FreeAddr(t)
 	env := []string{"MONITOR_HTTP_ADDR=" + addr, "MONITOR_DATA_DIR=" + dir, "MONITOR_LOG_DIR=" + filepath.Join(dir, "logs")}
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- Run(context.Background(), []string{"all"}, env, &stdout, &stderr) }()
 	testenv.WaitFor(t, 20*time.Second, "monitor all to answer /healthz", func() bool {

@@ -25,7 +25,7 @@ import (
 // removes its file at once, and a second signal ends a shutdown still waiting (here for
 // a slow status report, which it drains by design) at once, killed by that signal.
 func TestShutdownWithASlowLogUpload(t *testing.T) {
-	bin := monitorBinary(t)
+	bin := testenv.MonitorBinary(t)
 	r := testenv.NewRedis(t)
 	db := testenv.NewDB(t)
 	if db.DSN == "" {

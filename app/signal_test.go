@@ -18,7 +18,7 @@ import (
 // role exits cleanly on SIGTERM: asynq's Run would install its own signal handling, so a
 // process mixing it with an HTTP server could ignore the signal.
 func TestSIGTERMStopsEveryRole(t *testing.T) {
-	bin := monitorBinary(t)
+	bin := testenv.MonitorBinary(t)
 	r := testenv.NewRedis(t)
 	db := testenv.NewDB(t)
 	for _, role := range []string{"all", "api", "worker", "scheduler"} {
@@ -36,7 +36,7 @@ func TestSIGTERMStopsEveryRole(t *testing.T) {
 				"MONITOR_OPERATOR_TOKEN="+strings.Repeat("t", 24),
 				"MONITOR_DATA_DIR="+cmd.Dir,
 				"MONITOR_METRICS_ADDR="+metricsAddr)
-			out := &syncBuffer{}
+			out := &testenv.SyncBuffer{}
 			cmd.Stdout, cmd.Stderr = out, out
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

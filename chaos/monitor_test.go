@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,17 +18,9 @@ import (
 	"monitor/internal/testenv"
 )
 
-var (
-	binOnce sync.Once
-	binDir  string
-	binErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir) // a leftover temporary folder is not a test failure
-	}
+	testenv.RemoveMonitorBinary()
 	if code == 0 {
 		http.DefaultClient.CloseIdleConnections()
 		if err := goleak.Find(); err != nil {
@@ -39,29 +29,6 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
-}
-
-// monitorBinary builds the real binary once for the suite and returns its path; -short
-// skips the calling test, except under MONITOR_TEST_REAL=1, which runs everything.
-func monitorBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() && !testenv.Real() {
-		t.Skip("builds the binary and runs its processes")
-	}
-	binOnce.Do(func() {
-		if binDir, binErr = os.MkdirTemp("", "monitor-chaos-"); binErr != nil {
-			return
-		}
-		build := exec.Command("go", "build", "-o", filepath.Join(binDir, "monitor"), "monitor")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("%w\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("go build: %v", binErr)
-	}
-	return filepath.Join(binDir, "monitor")
 }
 
 // operatorToken is the operator secret of every process the suite starts.
@@ -80,7 +47,7 @@ type stack struct {
 // env adds to (or overrides) the processes' configuration.
 func newStack(t *testing.T, rc redisConfig, env ...string) *stack {
 	t.Helper()
-	bin := monitorBinary(t)
+	bin := testenv.MonitorBinary(t)
 	if rc.AppendFsync == "" {
 		rc.AppendFsync = "everysec"
 	}
@@ -125,7 +92,7 @@ func (s *stack) environ(extra []string) []string {
 type proc struct {
 	role string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testenv.SyncBuffer
 	done chan struct{}
 	err  error // Wait's result, once done is closed
 	// url is the API's base URL (api role) or the metrics listener's (worker role).
@@ -149,7 +116,7 @@ func (s *stack) start(role string, extra ...string) *proc {
 	cmd := exec.Command(s.bin, role)
 	cmd.Dir = s.t.TempDir()
 	cmd.Env = s.environ(append([]string{listen, "MONITOR_DATA_DIR=" + cmd.Dir, "MONITOR_LOG_DIR=" + filepath.Join(cmd.Dir, "logs")}, extra...))
-	p := &proc{role: role, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{}), url: "http://" + addr}
+	p := &proc{role: role, cmd: cmd, out: &testenv.SyncBuffer{}, done: make(chan struct{}), url: "http://" + addr}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -161,7 +128,7 @@ func (s *stack) start(role string, extra ...string) *proc {
 	s.t.Cleanup(func() {
 		p.kill()
 		if s.t.Failed() {
-			s.t.Logf("monitor %s output:\n%s", role, p.out.tail(6000))
+			s.t.Logf("monitor %s output:\n%s", role, tail(p.out, 6000))
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
@@ -215,25 +182,8 @@ func (p *proc) terminate(limit time.Duration) (time.Duration, error) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func (b *syncBuffer) tail(n int) string {
+// tail returns the end of a process's output.
+func tail(b *testenv.SyncBuffer, n int) string {
 	s := b.String()
 	if len(s) > n {
 		s = s[len(s)-n:]

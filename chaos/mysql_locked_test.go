@@ -3,8 +3,6 @@
 package chaos
 
 import (
-	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -28,18 +26,7 @@ func TestMySQLLockedForMinutes(t *testing.T) {
 	defer rdb.Close()
 	before := usedMemory(t, rdb)
 
-	db, err := sql.Open("mysql", strings.TrimSuffix(s.maria.DSN, "?parseTime=true"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(t.Context(), "LOCK TABLES tb_status WRITE"); err != nil {
-		t.Fatal(err)
-	}
+	unlock := lockStatus(t, s, 0)
 	const lock = 2 * time.Minute
 	l := steady(t, api.url, 5000, 500, lock-10*time.Second)
 	res := l.wait(t)
@@ -51,12 +38,7 @@ func TestMySQLLockedForMinutes(t *testing.T) {
 	queued := queuedReports(t, insp)
 	during := usedMemory(t, rdb)
 	perReport := float64(during-before) / float64(queued)
-	if _, err := conn.ExecContext(context.Background(), "UNLOCK TABLES"); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Close(); err != nil {
-		t.Fatal(err)
-	}
+	unlock()
 	o := check(t, s, l, "9 tb_status locked for 2 min under load", 4*time.Minute)
 	o.Note = fmt.Sprintf("backlog %d reports, %.0f bytes of Redis memory per queued report", queued, perReport)
 	record(t, o)

@@ -24,7 +24,7 @@ func TestSIGTERMEachRoleUnderLoad(t *testing.T) {
 	stop := func(p *proc) {
 		took, err := p.terminate(limit)
 		if err != nil {
-			t.Errorf("monitor %s after SIGTERM: %v (took %v)\n%s", p.role, err, took, p.out.tail(3000))
+			t.Errorf("monitor %s after SIGTERM: %v (took %v)\n%s", p.role, err, took, tail(p.out, 3000))
 		}
 		notes = append(notes, fmt.Sprintf("%s exited in %.1f s", p.role, took.Seconds()))
 	}

@@ -3,9 +3,7 @@
 package chaos
 
 import (
-	"database/sql"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 )
@@ -22,30 +20,11 @@ func TestOneOfTwoWorkersKilled(t *testing.T) {
 	rate, d := 1000.0, 30*time.Second
 	l := steady(t, api.url, 2000, rate, d)
 	time.Sleep(d / 3)
-	db, err := sql.Open("mysql", strings.TrimSuffix(s.maria.DSN, "?parseTime=true"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(t.Context(), "LOCK TABLES tb_status WRITE"); err != nil {
-		t.Fatal(err)
-	}
 	// Both workers block on the lock; killing one leaves its batch leased to a dead process.
-	if !waitUntil(t.Context(), 20*time.Second, func() bool { return lockWaiters(t, db) > 1 }) {
-		t.Fatal("the two workers never both waited for the lock on tb_status")
-	}
+	unlock := lockStatus(t, s, 2)
 	w1.kill()
 	killed := time.Now()
-	if _, err := conn.ExecContext(t.Context(), "UNLOCK TABLES"); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Close(); err != nil {
-		t.Fatal(err)
-	}
+	unlock()
 	o := check(t, s, l, "2 one of two workers SIGKILL mid-batch, not restarted", 4*time.Minute)
 	o.Note = fmt.Sprintf("the survivor re-ran the dead worker's batch; all stored %.0f s after the kill", time.Since(killed).Seconds())
 	record(t, o)

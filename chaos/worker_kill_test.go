@@ -1,7 +1,9 @@
 package chaos
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -23,12 +25,26 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	l := steady(t, api.url, 500, rate, d)
 	time.Sleep(d / 3)
 
-	// Hold a write lock on tb_status so the next batch blocks inside its INSERT.
+	// Hold a write lock on tb_status so the next batch blocks inside its INSERT, then
+	// kill the worker in the middle of it.
+	unlock := lockStatus(t, s, 1)
+	w.kill()
+	killed := time.Now()
+	unlock()
+	s.start("worker")
+	o := check(t, s, l, "1 worker SIGKILL mid-batch, restarted", 4*time.Minute)
+	o.Note = fmt.Sprintf("the killed worker's batch re-ran and every report was stored %.0f s after the kill", time.Since(killed).Seconds())
+	record(t, o)
+}
+
+// lockStatus takes a write lock on tb_status and waits until waiters INSERTs wait for
+// it; the returned function releases it.
+func lockStatus(t *testing.T, s *stack, waiters int) (unlock func()) {
+	t.Helper()
 	db, err := sql.Open("mysql", strings.TrimSuffix(s.maria.DSN, "?parseTime=true"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
 	conn, err := db.Conn(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -36,22 +52,18 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	if _, err := conn.ExecContext(t.Context(), "LOCK TABLES tb_status WRITE"); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until a batch waits for the lock, then kill the worker in the middle of it.
-	if !waitUntil(t.Context(), 20*time.Second, func() bool { return lockWaiters(t, db) > 0 }) {
-		t.Fatal("no batch ever waited for the lock on tb_status")
+	if waiters > 0 && !waitUntil(t.Context(), 20*time.Second, func() bool { return lockWaiters(t, db) >= waiters }) {
+		t.Fatalf("%d batches never all waited for the lock on tb_status", waiters)
 	}
-	w.kill()
-	killed := time.Now()
-	if _, err := conn.ExecContext(t.Context(), "UNLOCK TABLES"); err != nil {
-		t.Fatal(err)
+	return func() {
+		t.Helper()
+		if _, err := conn.ExecContext(context.Background(), "UNLOCK TABLES"); err != nil {
+			t.Fatal(err)
+		}
+		if err := errors.Join(conn.Close(), db.Close()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := conn.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s.start("worker")
-	o := check(t, s, l, "1 worker SIGKILL mid-batch, restarted", 4*time.Minute)
-	o.Note = fmt.Sprintf("the killed worker's batch re-ran and every report was stored %.0f s after the kill", time.Since(killed).Seconds())
-	record(t, o)
 }
 
 // lockWaiters counts the statements waiting for a table lock.
