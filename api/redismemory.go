@@ -67,7 +67,7 @@ func NewRedisMemory(client redis.UniversalClient, o RedisMemoryOptions) (*RedisM
 	if err != nil {
 		return nil, err
 	}
-	return &RedisMemory{client: client, opt: opt, stop: make(chan struct{}), done: make(chan struct{})}, nil
+	return &RedisMemory{client: client, opt: opt}, nil
 }
 
 // Over reports whether the last reading was at or over the shed share of maxmemory.
@@ -75,6 +75,7 @@ func (m *RedisMemory) Over() bool { return m != nil && m.over.Load() }
 
 // Start reads the memory once now, then every Options.Every until Stop.
 func (m *RedisMemory) Start() {
+	m.stop, m.done = make(chan struct{}), make(chan struct{})
 	m.read()
 	go func() {
 		defer close(m.done)
@@ -91,8 +92,11 @@ func (m *RedisMemory) Start() {
 	}()
 }
 
-// Stop ends the readings and waits for the last one.
+// Stop ends the readings and waits for the last one; it does nothing before Start.
 func (m *RedisMemory) Stop() error {
+	if m.stop == nil {
+		return nil
+	}
 	close(m.stop)
 	<-m.done
 	return nil
