@@ -206,7 +206,13 @@ func startMariaDB(t *testing.T) *mariaServer {
 	install := lookBinary(t, "mariadb-install-db")
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	cmd := exec.Command(install, "--no-defaults", "--datadir="+data, "--auth-root-authentication-method=normal",
+	// Its own temporary folder: the bootstrap's temporary tables in a shared /tmp collide
+	// with those of other servers installed at the same moment.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(install, "--no-defaults", "--datadir="+data, "--tmpdir="+tmp, "--auth-root-authentication-method=normal",
 		"--skip-test-db", "--user="+currentUser())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
@@ -215,7 +221,7 @@ func startMariaDB(t *testing.T) *mariaServer {
 	m := &mariaServer{}
 	root := fmt.Sprintf("root@tcp(127.0.0.1:%d)/", port)
 	m.DSN = root + "monitor?parseTime=true"
-	args := []string{"--no-defaults", "--datadir=" + data, "--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1",
+	args := []string{"--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp, "--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1",
 		"--socket=" + filepath.Join(dir, "mysqld.sock"), "--pid-file=" + filepath.Join(dir, "mysqld.pid"),
 		"--user=" + currentUser(), "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=32M",
 		"--skip-name-resolve", "--max-connections=200", "--innodb-flush-log-at-trx-commit=1"}
