@@ -18,7 +18,7 @@ func TestSIGTERMEachRoleUnderLoad(t *testing.T) {
 	api := s.start("api", apiAddr)
 	w := s.start("worker")
 	sched := s.start("scheduler")
-	const limit = 10*time.Second + 5*time.Second // MONITOR_SHUTDOWN_TIMEOUT and the process's own start-up margin
+	const limit = 10*time.Second + time.Second // MONITOR_SHUTDOWN_TIMEOUT, and a second for the process to exit
 	l := steady(t, api.url, 2000, 500, 40*time.Second)
 	var notes []string
 	stop := func(p *proc) {
