@@ -14,8 +14,8 @@ import (
 
 // TestPoisonTasks is scenario 8: while reports flow, undecodable tasks are put on the
 // ingest queue: report items inside every aggregation group (their batch-mates must
-// land and the poison item is dropped and logged), and a batch that holds nothing
-// decodable, which is archived at once with SkipRetry instead of being retried.
+// land, then their batch is archived with SkipRetry, showing the item in asynqmon),
+// and a batch that holds nothing decodable, archived at once instead of retried.
 func TestPoisonTasks(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, redisConfig{})

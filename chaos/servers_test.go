@@ -145,18 +145,6 @@ func (s *server) stop(t *testing.T, sig syscall.Signal) {
 	s.cmd = nil
 }
 
-// pause and resume stop and continue the process (SIGSTOP, SIGCONT): a server that
-// accepts connections but never answers.
-func (s *server) pause(t *testing.T)  { s.signal(t, syscall.SIGSTOP) }
-func (s *server) resume(t *testing.T) { s.signal(t, syscall.SIGCONT) }
-
-func (s *server) signal(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := s.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal %s %v: %v", s.name, sig, err)
-	}
-}
-
 // redisServer is a redis-server of the suite's own.
 type redisServer struct {
 	server
