@@ -240,6 +240,15 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	mux.Handle(task.TypeLogPull, periodic(asynq.HandlerFunc(p.commands.HandlePull)))
 	mux.Handle(task.TypeRetention, periodic(retentionJob))
 	p.workerMux = mux
+	// asynq leaves a group unlisted when a worker dies mid-aggregation (see GroupRepair).
+	repair, err := worker.NewGroupRepair(p.redis.Client, worker.GroupRepairOptions{
+		Queues: []string{task.QueueIngest}, Groups: task.GroupNames(cfg.IngestGroups), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	repair.Start()
+	p.onClose(repair.Stop)
 	return nil
 }
 

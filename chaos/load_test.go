@@ -180,7 +180,7 @@ var recordMu sync.Mutex
 // as a row of RELIABILITY.md's table.
 func record(t *testing.T, o outcome) {
 	t.Helper()
-	line := fmt.Sprintf("| %s | %d | %d | %d | %d | %.1f s | %s |", o.Scenario, o.Acked, o.Rows, o.Duplicates, o.Lost, o.Drain.Seconds(), o.Note)
+	line := fmt.Sprintf("| %s | %d | %d | %d | %d | %d | %.1f s | %s |", o.Scenario, o.Acked, o.Rows, o.Unacked, o.Duplicates, o.Lost, o.Drain.Seconds(), o.Note)
 	t.Log(line)
 	path := os.Getenv("MONITOR_CHAOS_REPORT")
 	if path == "" {

@@ -16,9 +16,10 @@ import (
 // come back on its own.
 func TestRedisFullShedsAndRecovers(t *testing.T) {
 	t.Parallel()
-	maxmemory, rate, d := int64(8<<20), 1000.0, 24*time.Second
+	// held is how long the API sheds, terminals still posting, before a worker starts.
+	maxmemory, rate, d, held := int64(8<<20), 1000.0, 24*time.Second, 5*time.Second
 	if full {
-		maxmemory, rate, d = 20<<20, 2000, 60*time.Second
+		maxmemory, rate, d, held = 20<<20, 2000, 60*time.Second, 10*time.Second
 	}
 	s := newStack(t, redisConfig{MaxMemory: maxmemory}, "MONITOR_REDIS_SHED_SHARE=0.8")
 	api := s.start("api")
@@ -31,6 +32,10 @@ func TestRedisFullShedsAndRecovers(t *testing.T) {
 	body := ready.lastBody()
 	if !strings.Contains(body, "memory limit") {
 		t.Errorf("/readyz while shedding: %s, want it to name the memory limit", body)
+	}
+	time.Sleep(held)
+	if !strings.Contains(ready.lastBody(), "memory limit") {
+		t.Errorf("/readyz stopped reporting the memory limit with no worker draining: %s", ready.lastBody())
 	}
 	workerAt := time.Now()
 	w := s.start("worker")
@@ -46,7 +51,8 @@ func TestRedisFullShedsAndRecovers(t *testing.T) {
 	if strings.Contains(w.out.String(), "OOM command not allowed") {
 		t.Logf("the worker met OOM errors (it recovered):\n%s", grepLines(w.out.String(), "OOM"))
 	}
-	o.Note = fmt.Sprintf("%d MiB maxmemory, shed at 80%%: %d answered 503; ready again %.1f s after the worker started", maxmemory>>20, res.Statuses["503"], recovered.Sub(workerAt).Seconds())
+	o.Note = fmt.Sprintf("%d MiB maxmemory, shed at 80%%, worker started after %v of shedding: %d answered 503; ready again %.1f s after the worker started",
+		maxmemory>>20, held, res.Statuses["503"], recovered.Sub(workerAt).Seconds())
 	record(t, o)
 }
 

@@ -32,7 +32,7 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	killed := time.Now()
 	unlock()
 	s.start("worker")
-	o := check(t, s, l, "1 worker SIGKILL mid-batch, restarted", 4*time.Minute)
+	o := check(t, s, l, "1 worker SIGKILL mid-batch, restarted", 5*time.Minute)
 	o.Note = fmt.Sprintf("the killed worker's batch re-ran and every report was stored %.0f s after the kill", time.Since(killed).Seconds())
 	record(t, o)
 }

@@ -75,6 +75,15 @@ func Group(sn string, n int) string {
 	return "shard-" + strconv.Itoa(int(h.Sum32()%uint32(n)))
 }
 
+// GroupNames returns the names of the n groups Group spreads reports over.
+func GroupNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = "shard-" + strconv.Itoa(i)
+	}
+	return names
+}
+
 // NewStatusReportTask returns the task for one accepted report in its group of the ingest queue.
 func NewStatusReportTask(r *model.Report, groups int) *asynq.Task {
 	return asynq.NewTask(TypeStatusReport, AppendReport(make([]byte, 0, 96), r),

@@ -3,6 +3,8 @@ package task
 import (
 	"errors"
 	"monitor/model"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -47,5 +49,15 @@ func TestGroupIsStableAndSpread(t *testing.T) {
 	}
 	if len(seen) != 16 {
 		t.Fatalf("1600 sns hit %d of 16 groups", len(seen))
+	}
+}
+
+func TestGroupNamesAreTheGroupsOfGroup(t *testing.T) {
+	names := GroupNames(16)
+	for i := range 1000 {
+		sn := "SN" + strconv.Itoa(i)
+		if !slices.Contains(names, Group(sn, 16)) {
+			t.Fatalf("Group(%q, 16) = %q, not among GroupNames(16) %v", sn, Group(sn, 16), names)
+		}
 	}
 }
