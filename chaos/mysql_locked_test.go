@@ -26,9 +26,9 @@ func TestMySQLLockedForMinutes(t *testing.T) {
 	defer rdb.Close()
 	before := usedMemory(t, rdb)
 
-	unlock := lockStatus(t, s, 0)
-	const lock = 2 * time.Minute
-	l := steady(t, api.url, 5000, 500, lock-10*time.Second)
+	held := lockStatus(t, s, 0)
+	const lockFor = 2 * time.Minute
+	l := steady(t, api.url, 5000, 500, lockFor-10*time.Second)
 	res := l.wait(t)
 	if res.Accepted != res.Sent {
 		t.Errorf("%d of %d refused while MySQL was only slow: %v %s", res.Sent-res.Accepted, res.Sent, res.Statuses, res.FirstError)
@@ -38,7 +38,7 @@ func TestMySQLLockedForMinutes(t *testing.T) {
 	queued := queuedReports(t, insp)
 	during := usedMemory(t, rdb)
 	perReport := float64(during-before) / float64(queued)
-	unlock()
+	held.unlock()
 	o := check(t, s, l, "9 tb_status locked for 2 min under load", 4*time.Minute)
 	o.Note = fmt.Sprintf("backlog %d reports, %.0f bytes of Redis memory per queued report", queued, perReport)
 	record(t, o)

@@ -16,15 +16,17 @@ func TestOneOfTwoWorkersKilled(t *testing.T) {
 	s := newStack(t, redisConfig{})
 	api := s.start("api")
 	w1 := s.start("worker")
-	s.start("worker")
 	rate, d := 1000.0, 30*time.Second
 	l := steady(t, api.url, 2000, rate, d)
 	time.Sleep(d / 3)
-	// Both workers block on the lock; killing one leaves its batch leased to a dead process.
-	unlock := lockStatus(t, s, 2)
+	// The first worker blocks on the lock before the second starts, so it holds a batch
+	// when it is killed; the second then blocks too and carries on alone.
+	lock := lockStatus(t, s, 1)
+	s.start("worker")
+	lock.wait(2)
 	w1.kill()
 	killed := time.Now()
-	unlock()
+	lock.unlock()
 	o := check(t, s, l, "2 one of two workers SIGKILL mid-batch, not restarted", 4*time.Minute)
 	o.Note = fmt.Sprintf("the survivor re-ran the dead worker's batch; all stored %.0f s after the kill", time.Since(killed).Seconds())
 	record(t, o)

@@ -27,19 +27,26 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 
 	// Hold a write lock on tb_status so the next batch blocks inside its INSERT, then
 	// kill the worker in the middle of it.
-	unlock := lockStatus(t, s, 1)
+	lock := lockStatus(t, s, 1)
 	w.kill()
 	killed := time.Now()
-	unlock()
+	lock.unlock()
 	s.start("worker")
 	o := check(t, s, l, "1 worker SIGKILL mid-batch, restarted", 5*time.Minute)
 	o.Note = fmt.Sprintf("the killed worker's batch re-ran and every report was stored %.0f s after the kill", time.Since(killed).Seconds())
 	record(t, o)
 }
 
-// lockStatus takes a write lock on tb_status and waits until waiters INSERTs wait for
-// it; the returned function releases it.
-func lockStatus(t *testing.T, s *stack, waiters int) (unlock func()) {
+// statusLock is a write lock on tb_status that the test holds, so batches block in
+// their INSERT.
+type statusLock struct {
+	t    *testing.T
+	db   *sql.DB
+	conn *sql.Conn
+}
+
+// lockStatus takes a write lock on tb_status and waits until waiters INSERTs wait for it.
+func lockStatus(t *testing.T, s *stack, waiters int) *statusLock {
 	t.Helper()
 	db, err := sql.Open("mysql", strings.TrimSuffix(s.maria.DSN, "?parseTime=true"))
 	if err != nil {
@@ -52,17 +59,27 @@ func lockStatus(t *testing.T, s *stack, waiters int) (unlock func()) {
 	if _, err := conn.ExecContext(t.Context(), "LOCK TABLES tb_status WRITE"); err != nil {
 		t.Fatal(err)
 	}
-	if waiters > 0 && !waitUntil(t.Context(), 20*time.Second, func() bool { return lockWaiters(t, db) >= waiters }) {
-		t.Fatalf("%d batches never all waited for the lock on tb_status", waiters)
+	l := &statusLock{t: t, db: db, conn: conn}
+	l.wait(waiters)
+	return l
+}
+
+// wait waits until n INSERTs wait for the lock.
+func (l *statusLock) wait(n int) {
+	l.t.Helper()
+	if n > 0 && !waitUntil(l.t.Context(), 20*time.Second, func() bool { return lockWaiters(l.t, l.db) >= n }) {
+		l.t.Fatalf("%d batches never all waited for the lock on tb_status", n)
 	}
-	return func() {
-		t.Helper()
-		if _, err := conn.ExecContext(context.Background(), "UNLOCK TABLES"); err != nil {
-			t.Fatal(err)
-		}
-		if err := errors.Join(conn.Close(), db.Close()); err != nil {
-			t.Fatal(err)
-		}
+}
+
+// unlock releases the lock.
+func (l *statusLock) unlock() {
+	l.t.Helper()
+	if _, err := l.conn.ExecContext(context.Background(), "UNLOCK TABLES"); err != nil {
+		l.t.Fatal(err)
+	}
+	if err := errors.Join(l.conn.Close(), l.db.Close()); err != nil {
+		l.t.Fatal(err)
 	}
 }
 
