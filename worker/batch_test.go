@@ -34,6 +34,23 @@ func batchOf(reports ...model.Report) *asynq.Task {
 	return task.NewStatusBatchTask(tasks)
 }
 
+// startBatchServer runs the worker's asynq server with the batch writer on r and db
+// until the test ends.
+func startBatchServer(t *testing.T, r *testenv.Redis, db *gorm.DB, o ServerOptions) {
+	t.Helper()
+	o.Logger = testenv.Logger(t)
+	srv, err := NewServer(r.Opt(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := asynq.NewServeMux()
+	mux.Handle(task.TypeStatusBatch, NewBatchWriter(db, o.Logger))
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+}
+
 func count(t *testing.T, db *gorm.DB, table string) int64 {
 	t.Helper()
 	var n int64
@@ -203,17 +220,8 @@ func TestServerRetriesUntilDatabaseIsBack(t *testing.T) {
 	if err := db.Exec("ALTER TABLE tb_status RENAME TO tb_status_away").Error; err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(r.Opt(), ServerOptions{GroupGracePeriod: time.Second, GroupMaxDelay: time.Second,
-		ShutdownTimeout: 5 * time.Second, Logger: testenv.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := asynq.NewServeMux()
-	mux.Handle(task.TypeStatusBatch, NewBatchWriter(db, testenv.Logger(t)))
-	if err := srv.Start(mux); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
+	startBatchServer(t, r, db, ServerOptions{GroupGracePeriod: time.Second, GroupMaxDelay: time.Second,
+		ShutdownTimeout: 5 * time.Second})
 	client := asynq.NewClient(r.Opt())
 	defer client.Close()
 	const n = 50

@@ -49,16 +49,7 @@ func TestGroupRepairRelistsAGroupAKilledAggregationLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv, err := NewServer(rdb.Opt(), ServerOptions{Logger: testenv.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := asynq.NewServeMux()
-	mux.Handle(task.TypeStatusBatch, NewBatchWriter(db, testenv.Logger(t)))
-	if err := srv.Start(mux); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
+	startBatchServer(t, rdb, db, ServerOptions{})
 	// The recoverer runs at start: the tasks go back into the group, which stays unlisted.
 	testenv.WaitFor(t, 10*time.Second, "the recoverer to move the tasks back", func() bool {
 		n, err := rdb.Client.ZCard(ctx, prefix+"g:"+group).Result()
