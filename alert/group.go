@@ -23,11 +23,14 @@ import (
 // or two when it takes longer than GroupWait. Pending notices live on Redis: a Redis
 // that loses its data loses them (the alerts stay stored), and a sweep that fails
 // between enqueueing and recording may send a notice twice.
+//
+// Both keys carry the hash tag {alert}, so savePending's transaction touches one slot of
+// a Redis Cluster.
 const (
 	// keyPending maps a group's id to its pendingGroup (JSON).
-	keyPending = "monitor:alert:pending"
+	keyPending = "monitor:{alert}:pending"
 	// keySent maps a group's id to when its last notice was enqueued (Unix micros).
-	keySent = "monitor:alert:sent"
+	keySent = "monitor:{alert}:sent"
 )
 
 type groupID struct {

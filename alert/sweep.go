@@ -304,13 +304,13 @@ func (s *Sweeper) seed(ctx context.Context, now time.Time, lastSeen, tenants boo
 		after = rows[len(rows)-1].SN
 	}
 	if tenants {
-		if err := s.fleet.SeedTenants(ctx, bound, now); err != nil {
+		if err := s.fleet.SeedTenants(ctx, bound); err != nil {
 			return err
 		}
 		s.log.Info("seeded device tenants from the database", "devices", len(bound))
 	}
 	if lastSeen {
-		if err := s.fleet.Seed(ctx, all, now); err != nil {
+		if err := s.fleet.Seed(ctx, all); err != nil {
 			return err
 		}
 		s.log.Info("seeded last-seen times from the database; new offline alerts wait one offline_after", "devices", len(all))

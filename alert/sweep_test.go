@@ -40,7 +40,7 @@ type env struct {
 func newEnv(t *testing.T, opt alert.Options) *env {
 	t.Helper()
 	e := &env{rdb: testenv.NewRedis(t), db: testenv.NewDB(t).DB}
-	e.fl = fleet.New(e.rdb.Client)
+	e.fl = fleet.New(e.rdb.Client, 1)
 	e.enqueuer = asynq.NewClient(e.rdb.Opt())
 	t.Cleanup(func() {
 		if err := e.enqueuer.Close(); err != nil {

@@ -101,7 +101,7 @@ func prepareHarness(t testing.TB, mutate ...func(*Options)) (*harness, Options) 
 		opt.Enqueuer = asynq.NewClientFromRedisClient(rdb.Pipelined)
 	}
 	if opt.Fleet == nil {
-		opt.Fleet = fleet.New(rdb.Pipelined) // as app builds it
+		opt.Fleet = fleet.New(rdb.Pipelined, 1) // as app builds it
 	}
 	if opt.Commands == nil {
 		if opt.Commands, err = command.New(opt.DB, opt.Fleet, command.Options{Logger: opt.Logger}); err != nil {

@@ -24,6 +24,7 @@ import (
 	"monitor/command"
 	"monitor/fleet"
 	"monitor/model"
+	"monitor/task"
 )
 
 // Server is the HTTP side of monitor.
@@ -41,10 +42,11 @@ type Server struct {
 type Options struct {
 	// Logger receives request errors; nil discards them.
 	Logger *slog.Logger
-	// Enqueuer enqueues each accepted report; required. IngestGroups is the number of
-	// aggregation groups reports are sharded over (default 16).
-	Enqueuer     *asynq.Client
-	IngestGroups int
+	// Enqueuer enqueues each accepted report; required. Ingest spreads reports over the
+	// ingest queues and their groups (default one queue of 16 groups); the Fleet must be
+	// sharded over the same queues.
+	Enqueuer *asynq.Client
+	Ingest   task.Ingest
 	// Fleet records last-seen times and finds open commands; Commands completes them.
 	Fleet    *fleet.Fleet
 	Commands *command.Store
@@ -77,7 +79,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	o.IngestGroups = cmp.Or(o.IngestGroups, 16)
+	o.Ingest.Queues = cmp.Or(o.Ingest.Queues, 1)
+	o.Ingest.Groups = cmp.Or(o.Ingest.Groups, 16)
 	o.DeviceRate = cmp.Or(o.DeviceRate, 1)
 	o.DeviceBurst = cmp.Or(o.DeviceBurst, 10)
 	o.MaxBodyBytes = cmp.Or(o.MaxBodyBytes, 64<<10)
@@ -99,8 +102,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("api: device rate %v and burst %d must be positive", o.DeviceRate, o.DeviceBurst)
 	case o.MaxBodyBytes < 1 || o.LogMaxBytes < 1:
 		return o, errors.New("api: body limits must be positive")
-	case o.IngestGroups < 1:
-		return o, fmt.Errorf("api: %d ingest groups", o.IngestGroups)
+	case o.Ingest.Groups < 1 || o.Ingest.Queues < 1 || o.Ingest.Queues > task.MaxIngestQueues:
+		return o, fmt.Errorf("api: %d ingest queues of %d groups", o.Ingest.Queues, o.Ingest.Groups)
 	}
 	return o, nil
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"monitor/model"
-	"monitor/task"
 )
 
 var (
@@ -103,7 +102,7 @@ func (s *Server) acceptReport(c echo.Context) error {
 	r.AcceptedAt = time.Now().UTC().Truncate(time.Microsecond)
 
 	start := time.Now()
-	if _, err := s.opt.Enqueuer.EnqueueContext(req.Context(), task.NewStatusReportTask(&r, s.opt.IngestGroups)); err != nil {
+	if _, err := s.opt.Enqueuer.EnqueueContext(req.Context(), s.opt.Ingest.NewReportTask(&r)); err != nil {
 		unbind()
 		return &Error{Status: http.StatusServiceUnavailable, Msg: "queue unavailable, nothing was accepted: retry later", Err: err}
 	}

@@ -84,7 +84,7 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 			p = nil
 		}
 	}()
-	if p.redis, err = backend.OpenRedis(ctx, backend.RedisOptions{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB}); err != nil {
+	if p.redis, err = backend.OpenRedis(ctx, redisOptions(cfg)); err != nil {
 		return p, err
 	}
 	p.onClose(p.redis.Close)
@@ -106,7 +106,7 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		// The fleet state goes through the pipelined client: the API's last-seen script
 		// after each enqueue then shares the enqueues' round trips. The workers' calls
 		// get no retry from it either; their tasks retry instead.
-		p.fleet = fleet.New(p.redis.Pipelined)
+		p.fleet = fleet.New(p.redis.Pipelined, cfg.IngestQueues)
 		if p.commands, err = command.New(p.db, p.fleet, command.Options{TTL: cfg.CommandTTL, Logger: log}); err != nil {
 			return p, err
 		}
@@ -163,7 +163,7 @@ func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 	opt := api.Options{
 		Logger:        log,
 		Enqueuer:      asynq.NewClientFromRedisClient(p.redis.Pipelined),
-		IngestGroups:  cfg.IngestGroups,
+		Ingest:        ingest(cfg),
 		Fleet:         p.fleet,
 		Commands:      p.commands,
 		DB:            p.db,
@@ -191,6 +191,7 @@ func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	var err error
 	p.worker, err = worker.NewServer(p.redis.ConnOpt, worker.ServerOptions{
+		IngestQueues:     cfg.IngestQueues,
 		Concurrency:      cfg.WorkerConcurrency,
 		GroupMaxSize:     cfg.GroupMaxSize,
 		GroupMaxDelay:    cfg.GroupMaxDelay,
@@ -270,6 +271,17 @@ func schedulerOptions(cfg *config.Config, log *slog.Logger) (scheduler.Options, 
 		errs = append(errs, &config.KeyError{Key: "MONITOR_TIMEZONE", Msg: err.Error()})
 	}
 	return scheduler.Options{Jobs: jobs, Location: loc, Logger: log}, errors.Join(errs...)
+}
+
+// redisOptions names the configured Redis: one server, a cluster or a sentinel set.
+func redisOptions(cfg *config.Config) backend.RedisOptions {
+	return backend.RedisOptions{Addr: cfg.RedisAddr, Cluster: cfg.RedisClusterAddrs(), Sentinels: cfg.RedisSentinelAddrs(),
+		Master: cfg.RedisMaster, Password: cfg.RedisPassword, DB: cfg.RedisDB}
+}
+
+// ingest is how the API spreads reports over the ingest queues and their groups.
+func ingest(cfg *config.Config) task.Ingest {
+	return task.Ingest{Queues: cfg.IngestQueues, Groups: cfg.IngestGroups}
 }
 
 // databaseOptions names the configured database.

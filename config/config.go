@@ -37,7 +37,13 @@ type Config struct {
 	RedisAddr     string `yaml:"redis_addr"`
 	RedisPassword string `yaml:"redis_password"`
 	RedisDB       int    `yaml:"redis_db"`
-	MySQLDSN      string `yaml:"mysql_dsn"`
+	// RedisCluster is the comma-separated seed addresses of a Redis Cluster, and
+	// RedisSentinels those of the Sentinels watching the master named RedisMaster: each
+	// instead of RedisAddr. At most one of the three is set.
+	RedisCluster   string `yaml:"redis_cluster"`
+	RedisSentinels string `yaml:"redis_sentinels"`
+	RedisMaster    string `yaml:"redis_master"`
+	MySQLDSN       string `yaml:"mysql_dsn"`
 	// DataDir holds the embedded SQLite file when no MySQL DSN is configured.
 	DataDir string `yaml:"data_dir"`
 
@@ -55,7 +61,10 @@ type Config struct {
 
 	// IngestGroups is the number of asynq groups reports are sharded over by a hash of sn.
 	// One group drains at most GroupMaxSize reports per aggregation check (about a second).
-	IngestGroups      int           `yaml:"ingest_groups"`
+	IngestGroups int `yaml:"ingest_groups"`
+	// IngestQueues is the number of asynq queues reports are sharded over by a hash of sn
+	// (1 keeps the one queue "ingest"); the fleet state on Redis is sharded the same way.
+	IngestQueues      int           `yaml:"ingest_queues"`
 	GroupMaxSize      int           `yaml:"group_max_size"`
 	GroupMaxDelay     time.Duration `yaml:"group_max_delay"`
 	GroupGracePeriod  time.Duration `yaml:"group_grace_period"`
@@ -123,14 +132,10 @@ var testSwitches = []string{
 // yet. Those that say where data lives are refused, so a deployment is never silently
 // pointed at the wrong Redis; the others are ignored with a warning.
 var notBuilt = map[string]bool{
-	"MONITOR_REDIS_CLUSTER":   true,
-	"MONITOR_REDIS_SENTINELS": true,
-	"MONITOR_REDIS_MASTER":    true,
-	"MONITOR_INGEST_QUEUES":   false,
-	"MONITOR_FORGET_AFTER":    false,
-	"MONITOR_PROMETHEUS_URL":  false,
-	"MONITOR_OTLP_ENDPOINT":   false,
-	"MONITOR_LOG_FORMAT":      false,
+	"MONITOR_FORGET_AFTER":   false,
+	"MONITOR_PROMETHEUS_URL": false,
+	"MONITOR_OTLP_ENDPOINT":  false,
+	"MONITOR_LOG_FORMAT":     false,
 }
 
 // EnvWarnings returns one warning for every MONITOR_ variable in environ that this
@@ -237,7 +242,7 @@ func Load(path string, environ []string) (*Config, error) {
 	for _, kv := range environ {
 		// Empty is the contract's default (no Cluster, no Sentinel): only a value is refused.
 		if name, value, _ := strings.Cut(kv, "="); notBuilt[name] && strings.TrimSpace(value) != "" {
-			return nil, &KeyError{Key: name, Msg: "is not supported by this version yet: set MONITOR_REDIS_ADDR to one Redis server"}
+			return nil, &KeyError{Key: name, Msg: "is not supported by this version yet"}
 		}
 	}
 	if err := c.applyEnv(environ, set); err != nil {
@@ -269,6 +274,7 @@ func (c *Config) fillDefaults(set map[string]bool) {
 	unsetOr(set, "max_body_bytes", &c.MaxBodyBytes, 64<<10)
 	unsetOr(set, "log_max_bytes", &c.LogMaxBytes, 32<<20)
 	unsetOr(set, "ingest_groups", &c.IngestGroups, 16)
+	unsetOr(set, "ingest_queues", &c.IngestQueues, DefaultIngestQueues)
 	unsetOr(set, "group_max_size", &c.GroupMaxSize, 2000)
 	unsetOr(set, "group_max_delay", &c.GroupMaxDelay, 2*time.Second)
 	unsetOr(set, "group_grace_period", &c.GroupGracePeriod, time.Second)
@@ -299,11 +305,90 @@ func unsetOr[T any](set map[string]bool, key string, v *T, def T) {
 	}
 }
 
+// DefaultIngestQueues is MONITOR_INGEST_QUEUES when unset; docs/SCALING.md has the
+// measurements it comes from.
+const DefaultIngestQueues = 1
+
 // Embedded reports whether neither Redis nor MySQL is configured, so both run in-process.
-func (c *Config) Embedded() bool { return c.RedisAddr == "" && c.MySQLDSN == "" }
+func (c *Config) Embedded() bool { return !c.RedisConfigured() && c.MySQLDSN == "" }
 
 // External reports whether Redis or MySQL is a real server, which makes the operator token mandatory.
-func (c *Config) External() bool { return c.RedisAddr != "" || c.MySQLDSN != "" }
+func (c *Config) External() bool { return c.RedisConfigured() || c.MySQLDSN != "" }
+
+// RedisConfigured reports whether a real Redis is named: one server, a cluster or a sentinel set.
+func (c *Config) RedisConfigured() bool {
+	return c.RedisAddr != "" || c.RedisCluster != "" || c.RedisSentinels != ""
+}
+
+// RedisClusterAddrs returns the seed addresses of MONITOR_REDIS_CLUSTER; nil when unset.
+func (c *Config) RedisClusterAddrs() []string { return splitAddrs(c.RedisCluster) }
+
+// RedisSentinelAddrs returns the addresses of MONITOR_REDIS_SENTINELS; nil when unset.
+func (c *Config) RedisSentinelAddrs() []string { return splitAddrs(c.RedisSentinels) }
+
+// splitAddrs splits a comma-separated list of host:port, dropping blanks around each.
+func splitAddrs(s string) []string {
+	var out []string
+	for a := range strings.SplitSeq(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// validateRedis checks that at most one way to Redis is named, and that it is complete.
+func (c *Config) validateRedis() error {
+	n := 0
+	for _, v := range []string{c.RedisAddr, c.RedisCluster, c.RedisSentinels} {
+		if v != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return bad("redis_cluster", "set only one of MONITOR_REDIS_ADDR, MONITOR_REDIS_CLUSTER and MONITOR_REDIS_SENTINELS")
+	}
+	hostPort := func(key string, addrs ...string) error {
+		for _, a := range addrs {
+			if _, port, ok := strings.Cut(a, ":"); !ok || port == "" {
+				return bad(key, "%q is not host:port", a)
+			}
+		}
+		return nil
+	}
+	if err := hostPort("redis_addr", splitAddrs(c.RedisAddr)...); err != nil {
+		return err
+	}
+	if c.RedisAddr != "" && strings.Contains(c.RedisAddr, ",") {
+		return bad("redis_addr", "%q names more than one server: use MONITOR_REDIS_CLUSTER or MONITOR_REDIS_SENTINELS", c.RedisAddr)
+	}
+	if c.RedisCluster != "" {
+		if len(c.RedisClusterAddrs()) == 0 {
+			return bad("redis_cluster", "%q names no host:port", c.RedisCluster)
+		}
+		if err := hostPort("redis_cluster", c.RedisClusterAddrs()...); err != nil {
+			return err
+		}
+		// A cluster has db 0 only.
+		if c.RedisDB != 0 {
+			return bad("redis_db", "%d: a Redis Cluster has only db 0", c.RedisDB)
+		}
+	}
+	if c.RedisSentinels != "" {
+		if len(c.RedisSentinelAddrs()) == 0 {
+			return bad("redis_sentinels", "%q names no host:port", c.RedisSentinels)
+		}
+		if err := hostPort("redis_sentinels", c.RedisSentinelAddrs()...); err != nil {
+			return err
+		}
+		if c.RedisMaster == "" {
+			return bad("redis_master", "is required with MONITOR_REDIS_SENTINELS: the name the sentinels know the master by")
+		}
+	} else if c.RedisMaster != "" {
+		return bad("redis_master", "is set but MONITOR_REDIS_SENTINELS is not")
+	}
+	return nil
+}
 
 // KeyError names the configuration key that holds a bad value.
 type KeyError struct {
@@ -319,10 +404,8 @@ func bad(key, format string, args ...any) error {
 
 // Validate returns an error naming the first key whose value cannot work.
 func (c *Config) Validate() error {
-	if c.RedisAddr != "" {
-		if _, port, ok := strings.Cut(c.RedisAddr, ":"); !ok || port == "" {
-			return bad("redis_addr", "%q is not host:port", c.RedisAddr)
-		}
+	if err := c.validateRedis(); err != nil {
+		return err
 	}
 	if c.RedisDB < 0 || c.RedisDB > 15 {
 		return bad("redis_db", "%d is not a Redis db index (0-15)", c.RedisDB)
@@ -366,6 +449,9 @@ func (c *Config) Validate() error {
 	}
 	if c.IngestGroups < 1 || c.IngestGroups > 1024 {
 		return bad("ingest_groups", "%d is not between 1 and 1024", c.IngestGroups)
+	}
+	if c.IngestQueues < 1 || c.IngestQueues > 256 {
+		return bad("ingest_queues", "%d is not between 1 and 256", c.IngestQueues)
 	}
 	// 4000 rows × 16 columns stays under MySQL's 65535 placeholders per statement.
 	if c.GroupMaxSize < 1 || c.GroupMaxSize > 4000 {

@@ -299,7 +299,7 @@ func TestEndToEndAgainstMonitor(t *testing.T) {
 	defer wsrv.Shutdown()
 	enqueuer := asynq.NewClient(rds.Opt())
 	defer enqueuer.Close()
-	fl := monitorfleet.New(rds.Client)
+	fl := monitorfleet.New(rds.Client, 1)
 	cmds, err := command.New(db.DB, fl, command.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)

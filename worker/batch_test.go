@@ -28,7 +28,7 @@ func report(sn, ntime string, accepted time.Time) model.Report {
 func batchOf(reports ...model.Report) *asynq.Task {
 	tasks := make([]*asynq.Task, len(reports))
 	for i := range reports {
-		tasks[i] = task.NewStatusReportTask(&reports[i], 4)
+		tasks[i] = task.Ingest{Queues: 1, Groups: 4}.NewReportTask(&reports[i])
 	}
 	return task.NewStatusBatchTask(tasks)
 }
@@ -121,7 +121,7 @@ func TestBadItemDoesNotFailTheBatch(t *testing.T) {
 	trailing := report("T1", "10:00:00", time.Now())
 	tasks := []*asynq.Task{
 		asynq.NewTask(task.TypeStatusReport, []byte{0xff, 1, 2}), // unknown version
-		task.NewStatusReportTask(&good, 4),
+		task.Ingest{Queues: 1, Groups: 4}.NewReportTask(&good),
 		// A whole report followed by stray bytes: not what the API writes, so not stored.
 		asynq.NewTask(task.TypeStatusReport, append(task.AppendReport(nil, &trailing), 0x01, 0x02)),
 	}
@@ -214,7 +214,7 @@ func TestServerRetriesUntilDatabaseIsBack(t *testing.T) {
 	const n = 50
 	for i := range n {
 		rep := report(fmt.Sprintf("R%03d", i), "10:00:00", time.Now())
-		if _, err := client.Enqueue(task.NewStatusReportTask(&rep, 16)); err != nil {
+		if _, err := client.Enqueue(task.Ingest{Queues: 1, Groups: 16}.NewReportTask(&rep)); err != nil {
 			t.Fatal(err)
 		}
 	}

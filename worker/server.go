@@ -24,6 +24,8 @@ const maxRetryDelay = 2 * time.Minute
 
 // ServerOptions configures NewServer.
 type ServerOptions struct {
+	// IngestQueues is the number of ingest queues (task.Ingest.Queues); default 1.
+	IngestQueues int
 	// Concurrency is the number of tasks run at once; default 8.
 	Concurrency int
 	// GroupMaxSize, GroupMaxDelay and GroupGracePeriod tune the aggregation of a group of
@@ -41,6 +43,7 @@ type ServerOptions struct {
 
 func (o ServerOptions) withDefaults() (ServerOptions, error) {
 	o.Concurrency = cmp.Or(o.Concurrency, 8)
+	o.IngestQueues = cmp.Or(o.IngestQueues, 1)
 	o.GroupMaxSize = cmp.Or(o.GroupMaxSize, 2000)
 	o.GroupMaxDelay = cmp.Or(o.GroupMaxDelay, 2*time.Second)
 	o.GroupGracePeriod = cmp.Or(o.GroupGracePeriod, time.Second)
@@ -50,6 +53,8 @@ func (o ServerOptions) withDefaults() (ServerOptions, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	switch {
+	case o.IngestQueues < 1 || o.IngestQueues > task.MaxIngestQueues:
+		return o, fmt.Errorf("worker: %d ingest queues is not 1-%d", o.IngestQueues, task.MaxIngestQueues)
 	case o.Concurrency < 1:
 		return o, fmt.Errorf("worker: concurrency %d is below 1", o.Concurrency)
 	case o.GroupMaxSize < 1:
@@ -73,8 +78,7 @@ func NewServer(redis asynq.RedisConnOpt, o ServerOptions) (*asynq.Server, error)
 	maxRetry := BatchMaxRetry(opt.BatchRetryFor)
 	return asynq.NewServer(redis, asynq.Config{
 		Concurrency: opt.Concurrency,
-		// Weighted, not strict: a report backlog must not starve the sweep or alerts.
-		Queues: map[string]int{task.QueueIngest: 6, task.QueuePeriodic: 3, task.QueueNotify: 2},
+		Queues:      QueueWeights(opt.IngestQueues),
 		GroupAggregator: asynq.GroupAggregatorFunc(func(_ string, tasks []*asynq.Task) *asynq.Task {
 			return task.NewStatusBatchTask(tasks, asynq.MaxRetry(maxRetry), asynq.Timeout(batchTimeout))
 		}),
@@ -93,6 +97,18 @@ func NewServer(redis asynq.RedisConnOpt, o ServerOptions) (*asynq.Server, error)
 			log.Error("task failed", "type", t.Type(), "id", id, "retried", retried, "max_retry", limit, "err", err)
 		}),
 	}), nil
+}
+
+// QueueWeights returns the asynq queue weights of a worker over n ingest queues. They are
+// weighted, not strict, so a report backlog never starves the sweep or alerts: every
+// ingest queue weighs 6, so a backlog in one does not starve the others, and periodic
+// and notify weigh 3n and 2n, keeping the shares of one queue's 6:3:2 whatever n is.
+func QueueWeights(n int) map[string]int {
+	w := map[string]int{task.QueuePeriodic: 3 * n, task.QueueNotify: 2 * n}
+	for _, q := range (task.Ingest{Queues: n}).QueueNames() {
+		w[q] = 6
+	}
+	return w
 }
 
 // TaskRetryDelay is the backoff between attempts at any task (batches, periodic jobs and

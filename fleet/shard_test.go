@@ -1,0 +1,140 @@
+package fleet_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"monitor/fleet"
+	"monitor/internal/testenv"
+	"monitor/task"
+)
+
+// TestShardsSplitTheFleet: with several shards each device's state is in the shard of
+// its ingest queue, every key of a shard carries that queue's hash tag, and the reads
+// over the whole fleet see every shard.
+func TestShardsSplitTheFleet(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.NewRedis(t)
+	const n = 6
+	fl := fleet.New(rdb.Client, n)
+	in := task.Ingest{Queues: n}
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+
+	sns := make([]string, 60)
+	open := map[string]uint64{}
+	for i := range sns {
+		sns[i] = fmt.Sprintf("SN%04d", i)
+		open[sns[i]] = uint64(100 + i)
+	}
+	if err := fl.SetOpen(ctx, open); err != nil {
+		t.Fatal(err)
+	}
+	for i, sn := range sns {
+		id, err := fl.Accept(ctx, sn, 3, t0.Add(time.Duration(i)*time.Second))
+		if err != nil || id != uint64(100+i) {
+			t.Fatalf("accept %s: %d, %v", sn, id, err)
+		}
+	}
+	for _, sh := range fl.Shards() {
+		tag := "{" + sh.Queue + "}"
+		for _, k := range []string{sh.LastSeen, sh.Seeded, sh.Open, sh.Deliveries, sh.FirstDelivery, sh.Tenant, sh.TenantSeeded, sh.Intake} {
+			if !strings.Contains(k, tag) || strings.Count(k, "{") != 1 {
+				t.Fatalf("key %q is not under the hash tag %s alone", k, tag)
+			}
+		}
+		members, err := rdb.Client.ZRange(ctx, sh.LastSeen, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(members) == 0 {
+			t.Errorf("shard %s holds no device of 60", sh.Queue)
+		}
+		for _, sn := range members {
+			if in.Queue(sn) != sh.Queue {
+				t.Errorf("%s is in shard %s, its queue is %s", sn, sh.Queue, in.Queue(sn))
+			}
+		}
+	}
+	seen, err := fl.LastSeen(ctx, []string{sns[59], "NEVER", sns[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !seen[0].Equal(t0.Add(59*time.Second)) || !seen[1].IsZero() || !seen[2].Equal(t0) {
+		t.Fatalf("last seen across shards: %v", seen)
+	}
+	silent, err := fl.SilentSince(ctx, t0.Add(9*time.Second))
+	if err != nil || len(silent) != 10 {
+		t.Fatalf("silent: %d devices, %v; want 10", len(silent), err)
+	}
+	got, err := fl.Open(ctx)
+	if err != nil || len(got) != 60 {
+		t.Fatalf("open: %d, %v; want 60", len(got), err)
+	}
+	ds, err := fl.TakeDeliveries(ctx)
+	if err != nil || len(ds) != 60 || ds[100].Count != 1 || !ds[100].First.Equal(t0) {
+		t.Fatalf("deliveries: %d, %+v, %v", len(ds), ds[100], err)
+	}
+	counts, err := fl.Intake(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int64(0)
+	for _, c := range counts {
+		total += c
+	}
+	if total != 60 {
+		t.Fatalf("intake over the shards counts %d reports, want 60", total)
+	}
+}
+
+// TestReshardingReseeds: after a change of the shard count, the marks of the old count
+// no longer count, so the sweep re-seeds; and a device's entry left in a shard that is
+// no longer its own is ignored by the fleet-wide reads.
+func TestReshardingReseeds(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.NewRedis(t)
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	four := fleet.New(rdb.Client, 4)
+	seen := []fleet.Seen{}
+	for i := range 40 {
+		seen = append(seen, fleet.Seen{SN: fmt.Sprintf("SN%04d", i), At: t0})
+	}
+	if err := four.Seed(ctx, seen); err != nil {
+		t.Fatal(err)
+	}
+	if err := four.SeedTenants(ctx, []fleet.Bound{{SN: "SN0001", Tenant: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := four.Watch(ctx); err != nil || !w.Seeded || !w.TenantsSeeded {
+		t.Fatalf("four shards after seeding: %+v, %v", w, err)
+	}
+	// ingest-0..3 are shards of both counts, seeded for four.
+	six := fleet.New(rdb.Client, 6)
+	if w, err := six.Watch(ctx); err != nil || w.Seeded || w.TenantsSeeded {
+		t.Fatalf("six shards over four's marks: %+v, %v; want not seeded", w, err)
+	}
+	silent, err := six.SilentSince(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in6 := task.Ingest{Queues: 6}
+	in4 := task.Ingest{Queues: 4}
+	want := 0
+	for _, s := range seen {
+		if in6.Shard(s.SN) == in4.Shard(s.SN) {
+			want++ // still in its own shard
+		}
+	}
+	if len(silent) != want || want == len(seen) {
+		t.Fatalf("six shards see %d silent devices of four's, want the %d still in their own shard", len(silent), want)
+	}
+	if err := six.Seed(ctx, seen); err != nil {
+		t.Fatal(err)
+	}
+	if silent, err = six.SilentSince(ctx, t0); err != nil || len(silent) != len(seen) {
+		t.Fatalf("after re-seeding: %d silent, %v; want %d", len(silent), err, len(seen))
+	}
+}
