@@ -33,6 +33,7 @@ func redisTools(t *testing.T) (server, cli string) {
 // redisProc is a redis-server (or sentinel) a test started on a free port.
 type redisProc struct {
 	addr string
+	args []string // the command line, for restart
 	cmd  *exec.Cmd
 	done chan error
 	log  string
@@ -57,19 +58,26 @@ func startRedisServer(t *testing.T, server string, sentinel bool, conf ...string
 	if sentinel {
 		args = append(args, "--sentinel")
 	}
-	cmd := exec.Command(server, args...)
-	if err := cmd.Start(); err != nil {
+	p := &redisProc{addr: addr, args: append([]string{server}, args...), log: filepath.Join(dir, "redis.log")}
+	p.start(t)
+	t.Cleanup(p.kill)
+	return p
+}
+
+// start runs the server's command line and waits until it answers.
+func (p *redisProc) start(t *testing.T) {
+	t.Helper()
+	p.cmd = exec.Command(p.args[0], p.args[1:]...)
+	p.done = make(chan error, 1)
+	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
-	p := &redisProc{addr: addr, cmd: cmd, done: make(chan error, 1), log: filepath.Join(dir, "redis.log")}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(p.kill)
-	c := redis.NewClient(&redis.Options{Addr: addr})
+	go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(p.cmd, p.done)
+	c := redis.NewClient(&redis.Options{Addr: p.addr})
 	defer c.Close()
-	testenv.WaitFor(t, 10*time.Second, "redis-server on "+addr, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "redis-server on "+p.addr, func() bool {
 		return c.Ping(context.Background()).Err() == nil
 	})
-	return p
 }
 
 // kill ends the server with SIGKILL, at once: no shutdown, no last write.
@@ -135,9 +143,18 @@ func startSentinelSet(t *testing.T) *sentinelSet {
 	t.Helper()
 	server, _ := redisTools(t)
 	s := &sentinelSet{}
-	s.master = startRedisServer(t, server, false)
+	// No delay before the first sync (the default waits 5 s for more replicas).
+	s.master = startRedisServer(t, server, false, "repl-diskless-sync-delay 0")
 	host, port, _ := net.SplitHostPort(s.master.addr)
-	s.replica = startRedisServer(t, server, false, "replicaof "+host+" "+port)
+	s.replica = startRedisServer(t, server, false, "replicaof "+host+" "+port, "repl-diskless-sync-delay 0")
+	rc := redis.NewClient(&redis.Options{Addr: s.replica.addr})
+	testenv.WaitFor(t, 20*time.Second, "the replica in sync", func() bool {
+		info, err := rc.Info(context.Background(), "replication").Result()
+		return err == nil && strings.Contains(info, "master_link_status:up")
+	})
+	if err := rc.Close(); err != nil {
+		t.Fatal(err)
+	}
 	for range 3 {
 		p := startRedisServer(t, server, true,
 			fmt.Sprintf("sentinel monitor mymaster %s %s 2", host, port),
