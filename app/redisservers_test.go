@@ -99,8 +99,10 @@ func startCluster(t *testing.T, n int) []string {
 	server, cli := redisTools(t)
 	addrs := make([]string, n)
 	for i := range addrs {
+		// The bus port defaults to the port + 10000, past 65535 for a high free port.
+		_, bus, _ := net.SplitHostPort(testenv.FreeAddr(t))
 		addrs[i] = startRedisServer(t, server, false, "cluster-enabled yes", "cluster-config-file nodes.conf",
-			"cluster-node-timeout 5000").addr
+			"cluster-node-timeout 5000", "cluster-port "+bus).addr
 	}
 	create := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
 	if out, err := create.CombinedOutput(); err != nil {
