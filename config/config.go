@@ -275,6 +275,9 @@ func (c *Config) fillDefaults(set map[string]bool) {
 	unsetOr(set, "log_max_bytes", &c.LogMaxBytes, 32<<20)
 	unsetOr(set, "ingest_groups", &c.IngestGroups, 16)
 	unsetOr(set, "ingest_queues", &c.IngestQueues, DefaultIngestQueues)
+	if !set["ingest_queues"] && c.RedisCluster != "" {
+		c.IngestQueues = DefaultClusterIngestQueues
+	}
 	unsetOr(set, "group_max_size", &c.GroupMaxSize, 2000)
 	unsetOr(set, "group_max_delay", &c.GroupMaxDelay, 2*time.Second)
 	unsetOr(set, "group_grace_period", &c.GroupGracePeriod, time.Second)
@@ -305,9 +308,14 @@ func unsetOr[T any](set map[string]bool, key string, v *T, def T) {
 	}
 }
 
-// DefaultIngestQueues is MONITOR_INGEST_QUEUES when unset; docs/SCALING.md has the
-// measurements it comes from.
-const DefaultIngestQueues = 1
+// DefaultIngestQueues is MONITOR_INGEST_QUEUES when unset, and DefaultClusterIngestQueues
+// when unset with MONITOR_REDIS_CLUSTER. On one Redis every extra queue costs CPU and
+// gains nothing; on a cluster the queues are what spreads ingest over the masters, two
+// per master of a 3-master cluster. docs/SCALING.md has the measurements.
+const (
+	DefaultIngestQueues        = 1
+	DefaultClusterIngestQueues = 6
+)
 
 // Embedded reports whether neither Redis nor MySQL is configured, so both run in-process.
 func (c *Config) Embedded() bool { return !c.RedisConfigured() && c.MySQLDSN == "" }

@@ -45,6 +45,14 @@ func TestRedisTopologies(t *testing.T) {
 	if got := c.RedisClusterAddrs(); !slices.Equal(got, []string{"10.0.0.1:7000", "10.0.0.2:7000"}) || !c.External() {
 		t.Fatalf("cluster addrs %v, external %v", got, c.External())
 	}
+	// The queue count defaults to one on one Redis and to several on a cluster, and a
+	// value given is kept either way.
+	if c.IngestQueues != DefaultClusterIngestQueues || Default().IngestQueues != DefaultIngestQueues {
+		t.Fatalf("default ingest queues: %d on a cluster, %d on one Redis", c.IngestQueues, Default().IngestQueues)
+	}
+	if c, err := Load(os.DevNull, []string{tok, "MONITOR_REDIS_CLUSTER=a:1", "MONITOR_INGEST_QUEUES=1"}); err != nil || c.IngestQueues != 1 {
+		t.Fatalf("MONITOR_INGEST_QUEUES=1 on a cluster: %v, %v", c, err)
+	}
 	c, err = Load(os.DevNull, []string{tok, "MONITOR_REDIS_SENTINELS=a:26379,b:26379", "MONITOR_REDIS_MASTER=mymaster", "MONITOR_REDIS_DB=2"})
 	if err != nil {
 		t.Fatal(err)
