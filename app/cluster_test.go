@@ -135,15 +135,7 @@ func TestRedisCluster(t *testing.T) {
 	t.Logf("periodic ticks: %d processed in %v (%d ticks of the two jobs)", processed, elapsed.Round(time.Second), ticks)
 
 	// asynqmon on the cluster lists every queue.
-	req, err := http.NewRequest(http.MethodGet, "http://"+apis[0]+"/monitoring/api/queues", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := operatorGet(t, "http://"+apis[0]+"/monitoring/api/queues", token)
 	defer resp.Body.Close()
 	var listed struct {
 		Queues []struct {
@@ -162,4 +154,19 @@ func TestRedisCluster(t *testing.T) {
 			t.Errorf("asynqmon does not list queue %s: %v", q, names)
 		}
 	}
+}
+
+// operatorGet GETs url with the operator token; the caller closes the body.
+func operatorGet(t *testing.T, url, token string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }

@@ -356,39 +356,31 @@ func (c *Config) validateRedis() error {
 	if n > 1 {
 		return bad("redis_cluster", "set only one of MONITOR_REDIS_ADDR, MONITOR_REDIS_CLUSTER and MONITOR_REDIS_SENTINELS")
 	}
-	hostPort := func(key string, addrs ...string) error {
-		for _, a := range addrs {
+	// addrs checks the comma-separated host:port list raw of key; empty is fine.
+	addrs := func(key, raw string) error {
+		list := splitAddrs(raw)
+		if raw != "" && len(list) == 0 {
+			return bad(key, "%q names no host:port", raw)
+		}
+		for _, a := range list {
 			if _, port, ok := strings.Cut(a, ":"); !ok || port == "" {
 				return bad(key, "%q is not host:port", a)
 			}
 		}
 		return nil
 	}
-	if err := hostPort("redis_addr", splitAddrs(c.RedisAddr)...); err != nil {
+	if err := errors.Join(addrs("redis_addr", c.RedisAddr), addrs("redis_cluster", c.RedisCluster),
+		addrs("redis_sentinels", c.RedisSentinels)); err != nil {
 		return err
 	}
-	if c.RedisAddr != "" && strings.Contains(c.RedisAddr, ",") {
+	if strings.Contains(c.RedisAddr, ",") {
 		return bad("redis_addr", "%q names more than one server: use MONITOR_REDIS_CLUSTER or MONITOR_REDIS_SENTINELS", c.RedisAddr)
 	}
-	if c.RedisCluster != "" {
-		if len(c.RedisClusterAddrs()) == 0 {
-			return bad("redis_cluster", "%q names no host:port", c.RedisCluster)
-		}
-		if err := hostPort("redis_cluster", c.RedisClusterAddrs()...); err != nil {
-			return err
-		}
-		// A cluster has db 0 only.
-		if c.RedisDB != 0 {
-			return bad("redis_db", "%d: a Redis Cluster has only db 0", c.RedisDB)
-		}
+	// A cluster has db 0 only.
+	if c.RedisCluster != "" && c.RedisDB != 0 {
+		return bad("redis_db", "%d: a Redis Cluster has only db 0", c.RedisDB)
 	}
 	if c.RedisSentinels != "" {
-		if len(c.RedisSentinelAddrs()) == 0 {
-			return bad("redis_sentinels", "%q names no host:port", c.RedisSentinels)
-		}
-		if err := hostPort("redis_sentinels", c.RedisSentinelAddrs()...); err != nil {
-			return err
-		}
 		if c.RedisMaster == "" {
 			return bad("redis_master", "is required with MONITOR_REDIS_SENTINELS: the name the sentinels know the master by")
 		}
