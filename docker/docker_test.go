@@ -488,9 +488,9 @@ type composeService struct {
 	DependsOn   map[string]struct {
 		Condition string `yaml:"condition"`
 	} `yaml:"depends_on"`
-	Ports       []string `yaml:"ports"`
-	Profiles    []string `yaml:"profiles"`
-	Deploy      *struct {
+	Ports    []string `yaml:"ports"`
+	Profiles []string `yaml:"profiles"`
+	Deploy   *struct {
 		Replicas int `yaml:"replicas"`
 	} `yaml:"deploy"`
 	Volumes     []string `yaml:"volumes"`
