@@ -38,8 +38,6 @@ type Redis struct {
 	// a 503. The terminal retries instead.
 	Pipelined redis.UniversalClient
 	pipelined redis.UniversalClient
-	// Kind says what Redis this is: "embedded", "server", "cluster" or "sentinel".
-	Kind string
 	// embedded is the in-process server when no Redis address is configured.
 	embedded *miniredis.Miniredis
 }
@@ -94,7 +92,7 @@ func OpenRedis(ctx context.Context, opt RedisOptions) (*Redis, error) {
 		if opt.DB != 0 {
 			return nil, fmt.Errorf("redis db %d: a Redis Cluster has only db 0", opt.DB)
 		}
-		r.Kind, name = "cluster", strings.Join(opt.Cluster, ",")
+		name = strings.Join(opt.Cluster, ",")
 		r.ConnOpt = asynq.RedisClusterClientOpt{Addrs: opt.Cluster, Password: opt.Password}
 		r.Client = redis.NewClusterClient(&redis.ClusterOptions{Addrs: opt.Cluster, Password: opt.Password,
 			PoolSize: poolSize, Protocol: 2})
@@ -104,7 +102,7 @@ func OpenRedis(ctx context.Context, opt RedisOptions) (*Redis, error) {
 		if opt.Master == "" {
 			return nil, errors.New("redis sentinels: no master name")
 		}
-		r.Kind, name = "sentinel", opt.Master+"@"+strings.Join(opt.Sentinels, ",")
+		name = opt.Master + "@" + strings.Join(opt.Sentinels, ",")
 		r.ConnOpt = asynq.RedisFailoverClientOpt{MasterName: opt.Master, SentinelAddrs: opt.Sentinels,
 			Password: opt.Password, DB: opt.DB, PoolSize: poolSize}
 		r.Client = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: opt.Master, SentinelAddrs: opt.Sentinels,
@@ -113,14 +111,13 @@ func OpenRedis(ctx context.Context, opt RedisOptions) (*Redis, error) {
 			Password: opt.Password, DB: opt.DB, PoolSize: 2 * redispipe.MaxFlushers, Protocol: 2, MaxRetries: -1,
 			ReadTimeout: pipeTimeout})
 	default:
-		r.Kind = "server"
 		addr := opt.Addr
 		if addr == "" {
 			m, err := miniredis.Run()
 			if err != nil {
 				return nil, fmt.Errorf("start embedded redis: %w", err)
 			}
-			r.embedded, r.Kind = m, "embedded"
+			r.embedded = m
 			addr, name = m.Addr(), "embedded"
 		}
 		r.ConnOpt = asynq.RedisClientOpt{Addr: addr, Password: opt.Password, DB: opt.DB, PoolSize: poolSize}
