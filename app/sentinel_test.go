@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"monitor/internal/fixture"
 	"monitor/internal/testenv"
@@ -35,7 +37,7 @@ type sentReport struct {
 // seconds before the kill (docs/SCALING.md says what a 200 promises).
 func TestSentinelFailover(t *testing.T) {
 	bin := monitorBinary(t)
-	set := startSentinelSet(t)
+	set := testenv.NewSentinelSet(t)
 	db := testenv.NewDB(t)
 	if db.DSN == "" {
 		testenv.Missing(t, "the sentinel test needs a MySQL database")
@@ -43,7 +45,7 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	api := testenv.FreeAddr(t)
 	env := []string{
-		"MONITOR_REDIS_SENTINELS=" + strings.Join(set.sentinels, ","),
+		"MONITOR_REDIS_SENTINELS=" + strings.Join(set.Sentinels, ","),
 		"MONITOR_REDIS_MASTER=mymaster",
 		"MONITOR_MYSQL_DSN=" + db.DSN,
 		"MONITOR_OPERATOR_TOKEN=sentinel-test-operator-token",
@@ -107,11 +109,22 @@ func TestSentinelFailover(t *testing.T) {
 	testenv.WaitFor(t, 20*time.Second, "1000 reports acknowledged before the failover", func() bool { return count(200, time.Time{}) >= 1000 })
 
 	killed := time.Now()
-	set.master.kill()
-	testenv.WaitFor(t, 30*time.Second, "a sentinel names the replica master", func() bool { return set.masterAddr(t) == set.replica.addr })
+	set.Master.Kill()
+	testenv.WaitFor(t, 30*time.Second, "a sentinel names the replica master", func() bool { return set.MasterAddr(t) == set.Replica.Addr })
 	promoted := time.Now()
-	set.master.start(t) // back, empty: the sentinels make it a replica of the new master
 	testenv.WaitFor(t, 30*time.Second, "200s again after the failover", func() bool { return count(200, promoted.Add(time.Second)) >= 500 })
+	// The old master comes back, empty, as a crashed server restarted by its supervisor;
+	// the sentinels make it a replica of the new master. A client still writing to it
+	// would get READONLY (asynq #959); ingest must go on answering 200 meanwhile.
+	set.Master.Start(t)
+	old := redis.NewClient(&redis.Options{Addr: set.Master.Addr})
+	defer old.Close()
+	testenv.WaitFor(t, 30*time.Second, "the old master to become a replica", func() bool {
+		info, err := old.Info(context.Background(), "replication").Result()
+		return err == nil && strings.Contains(info, "role:slave")
+	})
+	demoted := time.Now()
+	testenv.WaitFor(t, 30*time.Second, "200s after the old master became a replica", func() bool { return count(200, demoted) >= 300 })
 	close(stop)
 	senders.Wait()
 	for i, p := range procs {
@@ -140,7 +153,7 @@ func TestSentinelFailover(t *testing.T) {
 	}
 
 	// Every acknowledged report lands once, but for those the dead master took with it.
-	insp := asynq.NewInspector(asynq.RedisFailoverClientOpt{MasterName: "mymaster", SentinelAddrs: set.sentinels})
+	insp := asynq.NewInspector(asynq.RedisFailoverClientOpt{MasterName: "mymaster", SentinelAddrs: set.Sentinels})
 	defer insp.Close()
 	// A task a worker held when the master died stays active on the new master until its
 	// lease expires and asynq's recoverer (every minute) retries it.
