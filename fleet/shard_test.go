@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"monitor/fleet"
+	"monitor/internal/redispipe"
 	"monitor/internal/testenv"
 	"monitor/task"
 )
@@ -136,5 +139,96 @@ func TestReshardingReseeds(t *testing.T) {
 	}
 	if silent, err = six.SilentSince(ctx, t0); err != nil || len(silent) != len(seen) {
 		t.Fatalf("after re-seeding: %d silent, %v; want %d", len(silent), err, len(seen))
+	}
+}
+
+// TestFleetOnRedisCluster runs every fleet operation on a real 3-master cluster through
+// the pipelined client, as the API and the workers do: a script or transaction touching
+// keys of two slots would fail with CROSSSLOT, and a fleet-wide read that missed a shard
+// would miss its devices.
+func TestFleetOnRedisCluster(t *testing.T) {
+	addrs := testenv.NewRedisCluster(t, 3)
+	cc := redispipe.New(redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}))
+	t.Cleanup(func() {
+		if err := cc.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx := t.Context()
+	const n = 6
+	fl := fleet.New(cc, n)
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	sns := make([]string, 60)
+	open := map[string]uint64{}
+	var seen []fleet.Seen
+	var bound []fleet.Bound
+	for i := range sns {
+		sns[i] = fmt.Sprintf("CL%04d", i)
+		open[sns[i]] = uint64(500 + i)
+		seen = append(seen, fleet.Seen{SN: sns[i], At: t0.Add(-time.Hour)})
+		bound = append(bound, fleet.Bound{SN: sns[i], Tenant: 4})
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(fl.Seed(ctx, seen))
+	must(fl.SeedTenants(ctx, bound))
+	if w, err := fl.Watch(ctx); err != nil || !w.Seeded || !w.TenantsSeeded {
+		t.Fatalf("watch after seeding: %+v, %v", w, err)
+	}
+	must(fl.SetOpen(ctx, open))
+	for i, sn := range sns {
+		if id, err := fl.Accept(ctx, sn, 4, t0.Add(time.Duration(i)*time.Second)); err != nil || id != uint64(500+i) {
+			t.Fatalf("accept %s: %d, %v", sn, id, err)
+		}
+	}
+	if b, created, err := fl.Bind(ctx, sns[3], 9); err != nil || b != 4 || created {
+		t.Fatalf("bind a bound device: %d, %v, %v", b, created, err)
+	}
+	if b, created, err := fl.Bind(ctx, "NEWDEV", 9); err != nil || b != 9 || !created {
+		t.Fatalf("bind a new device: %d, %v, %v", b, created, err)
+	}
+	must(fl.Unbind(ctx, "NEWDEV", 9))
+	must(fl.SetTenant(ctx, sns[5], 7))
+	if tn, ok, err := fl.Tenant(ctx, sns[5]); err != nil || !ok || tn != 7 {
+		t.Fatalf("tenant after a move: %d, %v, %v", tn, ok, err)
+	}
+	if _, ok, err := fl.Tenant(ctx, "NEWDEV"); err != nil || ok {
+		t.Fatalf("unbound device still bound: %v, %v", ok, err)
+	}
+	last, err := fl.LastSeen(ctx, sns)
+	if err != nil || !last[59].Equal(t0.Add(59*time.Second)) {
+		t.Fatalf("last seen: %v, %v", last[59], err)
+	}
+	if silent, err := fl.SilentSince(ctx, t0.Add(29*time.Second)); err != nil || len(silent) != 30 {
+		t.Fatalf("silent: %d, %v; want 30", len(silent), err)
+	}
+	counts, err := fl.Intake(ctx, t0.Add(-time.Minute))
+	must(err)
+	total := int64(0)
+	for _, c := range counts {
+		total += c
+	}
+	if total != 60 {
+		t.Fatalf("intake over the cluster's shards counts %d, want 60", total)
+	}
+	got, err := fl.Open(ctx)
+	if err != nil || len(got) != 60 {
+		t.Fatalf("open commands: %d, %v", len(got), err)
+	}
+	must(fl.ClearOpen(ctx, map[string]uint64{sns[0]: 500, sns[1]: 999}))
+	if got, err = fl.Open(ctx); err != nil || len(got) != 59 || got[sns[1]] != 501 {
+		t.Fatalf("after clearing one: %d open, %v", len(got), err)
+	}
+	ds, err := fl.TakeDeliveries(ctx)
+	if err != nil || len(ds) != 60 {
+		t.Fatalf("deliveries: %d, %v", len(ds), err)
+	}
+	must(fl.RestoreDeliveries(ctx, ds))
+	if again, err := fl.TakeDeliveries(ctx); err != nil || len(again) != 60 || again[559].Count != 1 {
+		t.Fatalf("restored deliveries: %d, %+v, %v", len(again), again[559], err)
 	}
 }
