@@ -117,7 +117,7 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		}
 	}
 	if r.worker() {
-		if err := p.buildWorker(cfg, log); err != nil {
+		if err := p.buildWorker(ctx, cfg, log); err != nil {
 			return p, err
 		}
 	}
@@ -188,10 +188,17 @@ func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 }
 
 // buildWorker builds the asynq server and registers the handler of every task type.
-func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
-	var err error
+func (p *process) buildWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	leftover, err := leftoverIngestQueues(ctx, p.redis.ConnOpt, cfg.IngestQueues)
+	if err != nil {
+		return err
+	}
+	if len(leftover) > 0 {
+		log.Warn("ingest queues of a former MONITOR_INGEST_QUEUES still hold reports; this worker drains them too", "queues", leftover)
+	}
 	p.worker, err = worker.NewServer(p.redis.ConnOpt, worker.ServerOptions{
 		IngestQueues:     cfg.IngestQueues,
+		LeftoverQueues:   leftover,
 		Concurrency:      cfg.WorkerConcurrency,
 		GroupMaxSize:     cfg.GroupMaxSize,
 		GroupMaxDelay:    cfg.GroupMaxDelay,
@@ -234,6 +241,44 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	mux.Handle(task.TypeRetention, periodic(retentionJob))
 	p.workerMux = mux
 	return nil
+}
+
+// leftoverIngestQueues returns the ingest queues on Redis that are not among the n
+// configured ones and still hold tasks: left by a former MONITOR_INGEST_QUEUES, or by an
+// api replica still running with it. The worker processes them too, so that changing the
+// count strands no report; a worker started before such a queue filled does not see it
+// until it restarts, so restart the workers after the APIs.
+func leftoverIngestQueues(ctx context.Context, opt asynq.RedisConnOpt, n int) (out []string, err error) {
+	insp := asynq.NewInspector(opt)
+	defer func() {
+		if cerr := insp.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close inspector: %w", cerr))
+		}
+	}()
+	queues, err := insp.Queues()
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	current := map[string]bool{}
+	for _, q := range (task.Ingest{Queues: n}).QueueNames() {
+		current[q] = true
+	}
+	for _, q := range queues {
+		if !task.IsIngestQueue(q) || current[q] {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		info, err := insp.GetQueueInfo(q)
+		if err != nil {
+			return nil, fmt.Errorf("read queue %s: %w", q, err)
+		}
+		if info.Size > info.Archived {
+			out = append(out, q)
+		}
+	}
+	return out, nil
 }
 
 // schedulerOptions returns the periodic jobs cfg asks for: the offline sweep, the

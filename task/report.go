@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -116,6 +117,20 @@ func IngestQueue(i, n int) string {
 		return QueueIngest
 	}
 	return QueueIngest + "-" + strconv.Itoa(i)
+}
+
+// IsIngestQueue reports whether name is the name of an ingest queue of some count:
+// "ingest" or "ingest-<n>".
+func IsIngestQueue(name string) bool {
+	if name == QueueIngest {
+		return true
+	}
+	n, ok := strings.CutPrefix(name, QueueIngest+"-")
+	if !ok || n == "" {
+		return false
+	}
+	i, err := strconv.Atoi(n)
+	return err == nil && i >= 0 && i < MaxIngestQueues && strconv.Itoa(i) == n
 }
 
 // NewReportTask returns the task for one accepted report in its group of its ingest queue.

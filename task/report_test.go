@@ -83,3 +83,17 @@ func TestIngestQueueNames(t *testing.T) {
 		}
 	}
 }
+
+// TestIsIngestQueue: the names of every count are ingest queues, nothing else is.
+func TestIsIngestQueue(t *testing.T) {
+	for _, q := range append(Ingest{Queues: MaxIngestQueues}.QueueNames(), QueueIngest) {
+		if !IsIngestQueue(q) {
+			t.Errorf("%s is not taken for an ingest queue", q)
+		}
+	}
+	for _, q := range []string{QueuePeriodic, QueueNotify, "ingest-", "ingest-01", "ingest-256", "ingest-x", "ingest-0-1", "xingest-1"} {
+		if IsIngestQueue(q) {
+			t.Errorf("%s is taken for an ingest queue", q)
+		}
+	}
+}

@@ -26,6 +26,9 @@ const maxRetryDelay = 2 * time.Minute
 type ServerOptions struct {
 	// IngestQueues is the number of ingest queues (task.Ingest.Queues); default 1.
 	IngestQueues int
+	// LeftoverQueues are ingest queues of a former count that still hold reports: they
+	// are processed too, at weight 1, so a change of the count strands nothing.
+	LeftoverQueues []string
 	// Concurrency is the number of tasks run at once; default 8.
 	Concurrency int
 	// GroupMaxSize, GroupMaxDelay and GroupGracePeriod tune the aggregation of a group of
@@ -76,9 +79,15 @@ func NewServer(redis asynq.RedisConnOpt, o ServerOptions) (*asynq.Server, error)
 	}
 	log := opt.Logger
 	maxRetry := BatchMaxRetry(opt.BatchRetryFor)
+	weights := QueueWeights(opt.IngestQueues)
+	for _, q := range opt.LeftoverQueues {
+		if _, ok := weights[q]; !ok {
+			weights[q] = 1
+		}
+	}
 	return asynq.NewServer(redis, asynq.Config{
 		Concurrency: opt.Concurrency,
-		Queues:      QueueWeights(opt.IngestQueues),
+		Queues:      weights,
 		GroupAggregator: asynq.GroupAggregatorFunc(func(_ string, tasks []*asynq.Task) *asynq.Task {
 			return task.NewStatusBatchTask(tasks, asynq.MaxRetry(maxRetry), asynq.Timeout(batchTimeout))
 		}),
