@@ -34,21 +34,29 @@ func TestWorkerDrainsLeftoverIngestQueues(t *testing.T) {
 	cfg := config.Default()
 	cfg.RedisAddr, cfg.RedisDB, cfg.MySQLDSN = rdb.Addr, rdb.DB, db.DSN
 	cfg.IngestQueues = 3
-	p, err := build(t.Context(), roleWorker, cfg, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := p.close(); err != nil {
-			t.Error(err)
-		}
-	}()
-	if err := p.worker.Start(p.workerMux); err != nil {
-		t.Fatal(err)
-	}
-	defer p.worker.Shutdown()
+	startWorker(t, cfg)
 	testenv.WaitFor(t, 20*time.Second, "the report of the former queue to land", func() bool {
 		var n int64
 		return db.DB.Model(&model.Status{}).Where("sn = ?", "LEFT0001").Count(&n).Error == nil && n == 1
 	})
+}
+
+// startWorker builds and starts the worker role of cfg; the test's cleanup shuts it down
+// and closes its clients.
+func startWorker(t *testing.T, cfg *config.Config) *process {
+	t.Helper()
+	p, err := build(t.Context(), roleWorker, cfg, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := p.worker.Start(p.workerMux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.worker.Shutdown)
+	return p
 }
