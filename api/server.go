@@ -23,6 +23,7 @@ import (
 
 	"monitor/command"
 	"monitor/fleet"
+	"monitor/internal/logctx"
 	"monitor/model"
 )
 
@@ -77,6 +78,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Logger = logctx.Wrap(o.Logger)
 	o.IngestGroups = cmp.Or(o.IngestGroups, 16)
 	o.DeviceRate = cmp.Or(o.DeviceRate, 1)
 	o.DeviceBurst = cmp.Or(o.DeviceBurst, 10)
@@ -141,11 +143,17 @@ func (s *Server) routes() {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(s.log)
-	e.Use(middleware.RequestID())
+	// The request id goes into the request's context too, so every line logged with that
+	// context names it (logctx).
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+		RequestIDHandler: func(c echo.Context, id string) {
+			c.SetRequest(c.Request().WithContext(logctx.WithRequestID(c.Request().Context(), id)))
+		},
+	}))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableErrorHandler: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			s.log.Error("panic in handler", "path", c.Path(), "err", err, "stack", string(stack), "request_id", requestID(c))
+			s.log.ErrorContext(c.Request().Context(), "panic in handler", "path", c.Path(), "err", err, "stack", string(stack))
 			return err
 		},
 	}))
@@ -254,7 +262,7 @@ func (s *Server) readyz(c echo.Context) error {
 	if err := s.opt.Redis.Ping(ctx).Err(); err != nil {
 		checks["redis"] = "unreachable"
 		ready = false
-		s.log.Warn("readiness: redis", "err", err)
+		s.log.WarnContext(ctx, "readiness: redis", "err", err)
 	}
 	sqlDB, err := s.opt.DB.DB()
 	if err == nil {
@@ -263,7 +271,7 @@ func (s *Server) readyz(c echo.Context) error {
 	if err != nil {
 		checks["database"] = "unreachable"
 		ready = false
-		s.log.Warn("readiness: database", "err", err)
+		s.log.WarnContext(ctx, "readiness: database", "err", err)
 	}
 	status := http.StatusOK
 	if !ready {

@@ -140,7 +140,7 @@ func (s *Server) reply(ctx context.Context, r *model.Report) statusReply {
 	id, err := s.opt.Fleet.Accept(ctx, r.SN, r.Tenant, r.AcceptedAt)
 	if err != nil {
 		lastSeenFailed.Inc()
-		s.log.Warn("report enqueued but last seen not recorded", "sn", r.SN, "err", err)
+		s.log.WarnContext(ctx, "report enqueued but last seen not recorded", "sn", r.SN, "err", err)
 		return statusReply{Msg: "ok"}
 	}
 	if id == 0 {

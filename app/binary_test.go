@@ -93,7 +93,7 @@ func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
 func (p *proc) waitStarted(t *testing.T) {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
-	for !strings.Contains(p.out.String(), "msg=started") {
+	for !strings.Contains(p.out.String(), `"msg":"started"`) {
 		select {
 		case err := <-p.done:
 			p.done <- err

@@ -74,14 +74,14 @@ func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 		if err != nil {
 			bad++
-			w.log.Warn("drop undecodable batch item", "err", err, "bytes", len(item))
+			w.log.WarnContext(ctx, "drop undecodable batch item", "err", err, "bytes", len(item))
 			return
 		}
 		reports = append(reports, r)
 	})
 	if err != nil {
 		bad++
-		w.log.Error("batch framing broken; writing the items before the break", "err", err, "decoded", len(reports))
+		w.log.ErrorContext(ctx, "batch framing broken; writing the items before the break", "err", err, "decoded", len(reports))
 	}
 	itemsBad.Add(float64(bad))
 	if len(reports) == 0 {
@@ -105,7 +105,7 @@ func (w *BatchWriter) Write(ctx context.Context, reports []model.Report) (insert
 		if err == nil || !retryable(err) || attempt == 5 {
 			break
 		}
-		w.log.Warn("batch write conflicted, retrying", "attempt", attempt, "err", err)
+		w.log.WarnContext(ctx, "batch write conflicted, retrying", "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("write status batch: %w", ctx.Err())
@@ -136,7 +136,9 @@ func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices
 		conn := tx.Statement.ConnPool
 		for chunk := range slices.Chunk(reports, rowsPerStatement) {
 			query, args := w.sql.insertStatus(chunk)
+			begin := time.Now()
 			res, err := conn.ExecContext(ctx, query, args...)
+			w.traceSQL(ctx, begin, query, len(chunk), err)
 			if err != nil {
 				return fmt.Errorf("insert tb_status: %w", err)
 			}
@@ -148,13 +150,22 @@ func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices
 		}
 		for chunk := range slices.Chunk(devices, rowsPerStatement) {
 			query, args := w.sql.upsertDevices(chunk)
-			if _, err := conn.ExecContext(ctx, query, args...); err != nil {
+			begin := time.Now()
+			_, err := conn.ExecContext(ctx, query, args...)
+			w.traceSQL(ctx, begin, query, len(chunk), err)
+			if err != nil {
 				return fmt.Errorf("upsert devices: %w", err)
 			}
 		}
 		return nil
 	})
 	return inserted, err
+}
+
+// traceSQL hands a statement run past GORM to the database's GORM logger, so a slow
+// INSERT is logged like any other slow statement (duration, no arguments).
+func (w *BatchWriter) traceSQL(ctx context.Context, begin time.Time, query string, rows int, err error) {
+	w.db.Logger.Trace(ctx, begin, func() (string, int64) { return query, int64(rows) }, err)
 }
 
 // deviceRow is a device's newest report in a batch, with the oldest and the newest

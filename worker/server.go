@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"monitor/internal/asynqlog"
+	"monitor/internal/logctx"
 	"monitor/task"
 )
 
@@ -49,6 +50,7 @@ func (o ServerOptions) withDefaults() (ServerOptions, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Logger = logctx.Wrap(o.Logger)
 	switch {
 	case o.Concurrency < 1:
 		return o, fmt.Errorf("worker: concurrency %d is below 1", o.Concurrency)
@@ -89,8 +91,7 @@ func NewServer(redis asynq.RedisConnOpt, o ServerOptions) (*asynq.Server, error)
 			// Each getter's ok is false only outside a task's context, where the zero value is right.
 			retried, _ := asynq.GetRetryCount(ctx)
 			limit, _ := asynq.GetMaxRetry(ctx)
-			id, _ := asynq.GetTaskID(ctx)
-			log.Error("task failed", "type", t.Type(), "id", id, "retried", retried, "max_retry", limit, "err", err)
+			log.ErrorContext(ctx, "task failed", "type", t.Type(), "retried", retried, "max_retry", limit, "err", err)
 		}),
 	}), nil
 }
