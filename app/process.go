@@ -140,13 +140,15 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 	// asynqmon shows monitor's binary payloads through task.FormatPayload; its default
 	// shows them as "non-printable bytes".
+	// With MONITOR_PROMETHEUS_URL its Metrics page charts the queues from that Prometheus.
 	formatter := asynqmon.PayloadFormatterFunc(task.FormatPayload)
-	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, PayloadFormatter: formatter})
+	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, PayloadFormatter: formatter,
+		PrometheusAddress: cfg.PrometheusURL})
 	p.onClose(monitoring.Close)
 	var monitoringRO *asynqmon.HTTPHandler
 	if cfg.ReadOnlyToken != "" {
 		monitoringRO = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, ReadOnly: true,
-			PayloadFormatter: formatter})
+			PayloadFormatter: formatter, PrometheusAddress: cfg.PrometheusURL})
 		p.onClose(monitoringRO.Close)
 	}
 	var keys model.TenantKeys

@@ -37,6 +37,10 @@ var (
 		Name: "monitor_batch_write_seconds", Help: "Time to write one batch.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 	})
+	batchReports = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "monitor_batch_reports", Help: "Reports in one batch written.",
+		Buckets: []float64{1, 10, 50, 100, 250, 500, 1000, 2000, 4000},
+	})
 	ingestLag = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "monitor_ingest_lag_seconds", Help: "Time from acceptance by the API to commit in tb_status, per batch's oldest report.",
 		Buckets: prometheus.ExponentialBuckets(0.1, 2, 14),
@@ -116,6 +120,7 @@ func (w *BatchWriter) Write(ctx context.Context, reports []model.Report) (insert
 		return 0, fmt.Errorf("write status batch of %d: %w", len(reports), err)
 	}
 	batchSeconds.Observe(time.Since(start).Seconds())
+	batchReports.Observe(float64(len(reports)))
 	oldest := reports[0].AcceptedAt
 	for _, r := range reports {
 		if r.AcceptedAt.Before(oldest) {
