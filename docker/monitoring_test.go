@@ -200,7 +200,7 @@ func checkDashboard(t *testing.T, path, uid string) {
 }
 
 // TestPromtool runs promtool over prometheus.yml and the rule files: the rules' PromQL
-// parses, and their templates too. Debian's prometheus package ships promtool (.ci/run
+// parses, and their templates too, and the alerts fire as prometheus/tests expects. Debian's prometheus package ships promtool (.ci/run
 // installs it).
 func TestPromtool(t *testing.T) {
 	if _, err := exec.LookPath("promtool"); err != nil {
@@ -211,8 +211,13 @@ func TestPromtool(t *testing.T) {
 	if err != nil || len(rules) == 0 {
 		t.Fatalf("no rule files: %v", err)
 	}
+	ruleTests, err := filepath.Glob("prometheus/tests/*.yml")
+	if err != nil || len(ruleTests) == 0 {
+		t.Fatalf("no rule tests: %v", err)
+	}
 	for _, args := range [][]string{
 		append([]string{"check", "rules"}, rules...),
+		append([]string{"test", "rules"}, ruleTests...),
 		{"check", "config", "--syntax-only", "prometheus/prometheus.yml"},
 	} {
 		out, err := exec.Command("promtool", args...).CombinedOutput()
