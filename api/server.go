@@ -19,11 +19,16 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
 
 	"monitor/command"
 	"monitor/fleet"
 	"monitor/internal/logctx"
+	"monitor/internal/tracing"
 	"monitor/model"
 )
 
@@ -72,6 +77,9 @@ type Options struct {
 	// (default 30m); Location is where a date-only query parameter starts its day (default UTC).
 	OfflineAfter time.Duration
 	Location     *time.Location
+	// Tracer, when set, traces each request and each report's enqueue; nil (tracing
+	// off) adds nothing to a request.
+	Tracer trace.Tracer
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -150,6 +158,9 @@ func (s *Server) routes() {
 			c.SetRequest(c.Request().WithContext(logctx.WithRequestID(c.Request().Context(), id)))
 		},
 	}))
+	if s.opt.Tracer != nil {
+		e.Use(s.traceRequests)
+	}
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableErrorHandler: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -180,6 +191,31 @@ func (s *Server) routes() {
 	e.GET("/fleet", s.fleetPage, s.operatorAuth(true))
 
 	s.operatorRoutes(e.Group("/api/v1", s.operatorAuth(false)))
+}
+
+// traceRequests runs each request in a server span, a child of the caller's trace
+// context when the request carries one (traceparent).
+func (s *Server) traceRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		ctx := tracing.FromHeaders(req.Context(), propagation.HeaderCarrier(req.Header))
+		ctx, span := s.opt.Tracer.Start(ctx, req.Method+" "+c.Path(), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("http.route", c.Path()),
+				attribute.String("monitor.request_id", logctx.RequestID(ctx))))
+		defer span.End()
+		c.SetRequest(req.WithContext(ctx))
+		err := next(c)
+		status := c.Response().Status
+		var apiErr *Error
+		if errors.As(err, &apiErr) {
+			status = apiErr.Status
+		}
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+		if err != nil && status >= 500 {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		return err
+	}
 }
 
 // monitoring serves asynqmon, read-only for the read-only token.

@@ -12,10 +12,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
+	"monitor/internal/tracing"
 	"monitor/model"
 	"monitor/task"
 )
@@ -102,8 +106,19 @@ func (s *Server) acceptReport(c echo.Context) error {
 	}
 	r.AcceptedAt = time.Now().UTC().Truncate(time.Microsecond)
 
+	ctx, t := req.Context(), (*asynq.Task)(nil)
+	if s.opt.Tracer != nil {
+		// The enqueue's span context rides in the task's headers to the batch that writes it.
+		var span trace.Span
+		ctx, span = s.opt.Tracer.Start(ctx, "enqueue "+task.TypeStatusReport, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(attribute.String("messaging.destination.name", task.QueueIngest), attribute.String("monitor.sn", r.SN)))
+		defer span.End()
+		t = task.NewTracedStatusReportTask(&r, s.opt.IngestGroups, tracing.Traceparent(ctx))
+	} else {
+		t = task.NewStatusReportTask(&r, s.opt.IngestGroups)
+	}
 	start := time.Now()
-	if _, err := s.opt.Enqueuer.EnqueueContext(req.Context(), task.NewStatusReportTask(&r, s.opt.IngestGroups)); err != nil {
+	if _, err := s.opt.Enqueuer.EnqueueContext(ctx, t); err != nil {
 		unbind()
 		return &Error{Status: http.StatusServiceUnavailable, Msg: "queue unavailable, nothing was accepted: retry later", Err: err}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
+	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
 
 	"monitor/alert"
@@ -57,6 +58,7 @@ type process struct {
 	worker    *asynq.Server
 	workerMux *asynq.ServeMux
 	scheduler *asynq.Scheduler
+	tracer    trace.Tracer // nil when tracing is off
 
 	closers []func() error
 }
@@ -88,6 +90,9 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		return p, err
 	}
 	p.onClose(p.redis.Close)
+	if err := p.buildTracer(ctx, cfg.OTLPEndpoint, r); err != nil {
+		return p, err
+	}
 	if r.database() {
 		if p.db, err = backend.OpenDatabase(ctx, databaseOptions(cfg, log)); err != nil {
 			return p, err
@@ -181,6 +186,7 @@ func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 		LogDir:        cfg.LogDir,
 		OfflineAfter:  cfg.OfflineAfter,
 		Location:      loc,
+		Tracer:        p.tracer,
 	}
 	if monitoringRO != nil {
 		opt.MonitoringReadOnly = monitoringRO
@@ -227,7 +233,11 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 		return scheduler.SkipStale(h, scheduler.SkipOptions{Redis: p.redis.Client, Logger: log})
 	}
 	mux := asynq.NewServeMux()
-	mux.Handle(task.TypeStatusBatch, worker.NewBatchWriter(p.db, log))
+	batches := worker.NewBatchWriter(p.db, log)
+	if p.tracer != nil {
+		batches = batches.Traced(p.tracer)
+	}
+	mux.Handle(task.TypeStatusBatch, batches)
 	mux.Handle(task.TypeSweep, periodic(sweeper))
 	mux.Handle(task.TypeAlertNotify, notifier)
 	mux.Handle(task.TypeCommandSync, periodic(asynq.HandlerFunc(p.commands.HandleSync)))
