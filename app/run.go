@@ -21,6 +21,7 @@ import (
 	"monitor/config"
 	"monitor/internal/logctx"
 	"monitor/internal/redislog"
+	"monitor/internal/term"
 	"monitor/model"
 	"monitor/simulate"
 )
@@ -48,7 +49,7 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	var r role
 	switch cmd {
 	case "simulate":
-		return simulate.Run(ctx, args, stdout)
+		return simulate.Run(ctx, args, stdout, stderr)
 	case "all":
 		r = roleAll
 	case "api":
@@ -129,7 +130,7 @@ func newLogger(level, format string, w io.Writer) *slog.Logger {
 	}
 	if format == "" {
 		format = "json"
-		if isTerminal(w) {
+		if term.IsTerminal(w) {
 			format = "text"
 		}
 	}
@@ -139,16 +140,6 @@ func newLogger(level, format string, w io.Writer) *slog.Logger {
 		h = slog.NewTextHandler(w, opt)
 	}
 	return slog.New(logctx.NewHandler(h))
-}
-
-// isTerminal reports whether w is a character device such as a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // migrate creates or upgrades the schema of the configured database.
