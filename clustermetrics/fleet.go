@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,13 +74,9 @@ type tenantDevices struct {
 // labels are bounded by the tenants, alert kinds and command states, never a device or
 // a city. Like QueueCollector it serves the cluster's values, cached for MaxAge.
 type FleetCollector struct {
-	db  *gorm.DB
-	opt FleetOptions
-
-	mu     sync.Mutex
-	readAt time.Time
-	snap   fleetSnapshot
-	err    error
+	db    *gorm.DB
+	opt   FleetOptions
+	cache cached[fleetSnapshot]
 }
 
 // NewFleetCollector returns a FleetCollector reading db.
@@ -105,18 +100,7 @@ func (c *FleetCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect sends the metrics of the newest read, reading again when it is older than MaxAge.
 func (c *FleetCollector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.Lock()
-	if c.readAt.IsZero() || time.Since(c.readAt) >= c.opt.MaxAge {
-		ctx, cancel := context.WithTimeout(context.Background(), c.opt.Timeout)
-		c.snap, c.err = c.read(ctx)
-		cancel()
-		c.readAt = time.Now()
-		if c.err != nil {
-			c.opt.Logger.Warn("read the fleet's metrics from the database", "err", c.err)
-		}
-	}
-	snap, err := c.snap, c.err
-	c.mu.Unlock()
+	snap, err := c.cache.get(c.opt.MaxAge, c.opt.Timeout, c.read, c.opt.Logger, "the fleet's metrics from the database")
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(descFleetUp, prometheus.GaugeValue, 0)
 		return

@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -129,13 +128,9 @@ type snapshot struct {
 
 // QueueCollector is a prometheus.QueueCollector of the queues' state.
 type QueueCollector struct {
-	rdb redis.UniversalClient
-	opt QueueOptions
-
-	mu     sync.Mutex // held across a read, so concurrent scrapes share it
-	readAt time.Time
-	snap   snapshot
-	err    error
+	rdb   redis.UniversalClient
+	opt   QueueOptions
+	cache cached[snapshot]
 }
 
 // New returns a QueueCollector reading rdb.
@@ -157,7 +152,7 @@ func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect sends the metrics of the newest read, reading Redis again when it is older than MaxAge.
 func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
-	snap, err := c.read()
+	snap, err := c.cache.get(c.opt.MaxAge, c.opt.Timeout, c.readAll, c.opt.Logger, "the queues' metrics from redis")
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 0)
 		return
@@ -187,23 +182,6 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descRedisUsed, prometheus.GaugeValue, float64(snap.redisUsed))
 	ch <- prometheus.MustNewConstMetric(descRedisMax, prometheus.GaugeValue, float64(snap.maxMem))
-}
-
-// read returns the cached snapshot, or reads a new one when the cache is older than MaxAge.
-func (c *QueueCollector) read() (snapshot, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.readAt.IsZero() && time.Since(c.readAt) < c.opt.MaxAge {
-		return c.snap, c.err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.opt.Timeout)
-	defer cancel()
-	c.snap, c.err = c.readAll(ctx)
-	c.readAt = time.Now()
-	if c.err != nil {
-		c.opt.Logger.Warn("read the queues' metrics from redis", "err", c.err)
-	}
-	return c.snap, c.err
 }
 
 // readAll reads every queue, tick and Redis's memory once, uncached.

@@ -104,7 +104,7 @@ monitor_queue_read_up 1
 		"monitor_queue_paused", "monitor_periodic_last_tick_timestamp_seconds", "monitor_periodic_period_seconds", "monitor_queue_read_up"); err != nil {
 		t.Fatal(err)
 	}
-	snap := c.snap
+	snap := c.cache.val
 	q := snap.queues[0]
 	// The pending tasks were enqueued moments ago; the aggregating ones too (whole seconds).
 	if q.latency <= 0 || q.latency > time.Minute || q.aggregatingAge < 0 || q.aggregatingAge > time.Minute {
