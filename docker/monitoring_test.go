@@ -215,8 +215,11 @@ func TestPromtool(t *testing.T) {
 	if err != nil || len(ruleTests) == 0 {
 		t.Fatalf("no rule tests: %v", err)
 	}
+	// Grafana's queries parse as PromQL too: promtool checks them as recording rules.
+	dashboardRules := filepath.Join(t.TempDir(), "dashboard.yml")
+	writeDashboardRules(t, dashboardRules)
 	for _, args := range [][]string{
-		append([]string{"check", "rules"}, rules...),
+		append([]string{"check", "rules", dashboardRules}, rules...),
 		append([]string{"test", "rules"}, ruleTests...),
 		{"check", "config", "--syntax-only", "prometheus/prometheus.yml"},
 	} {
@@ -224,5 +227,43 @@ func TestPromtool(t *testing.T) {
 		if err != nil {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+	}
+}
+
+// writeDashboardRules writes every query of the dashboards as a recording rule to path.
+func writeDashboardRules(t *testing.T, path string) {
+	t.Helper()
+	paths, err := filepath.Glob("grafana/dashboards/*.json")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no dashboards: %v", err)
+	}
+	type rule struct {
+		Record string `yaml:"record"`
+		Expr   string `yaml:"expr"`
+	}
+	var rs []rule
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Panels []struct{ Targets []struct{ Expr string } }
+		}
+		if err := json.Unmarshal(data, &d); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		for _, panel := range d.Panels {
+			for _, tg := range panel.Targets {
+				rs = append(rs, rule{Record: "dashboard:query_" + strconv.Itoa(len(rs)), Expr: tg.Expr})
+			}
+		}
+	}
+	out, err := yaml.Marshal(map[string]any{"groups": []map[string]any{{"name": "dashboard", "rules": rs}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
