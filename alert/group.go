@@ -62,7 +62,7 @@ func (s *Sweeper) notify(ctx context.Context, firing, resolved []model.Alert, no
 		var g pendingGroup
 		if err := json.Unmarshal([]byte(v), &g); err != nil {
 			// Not written by this code: it can never be sent, so it must not stay forever.
-			s.log.Error("drop unreadable pending notice", "group", k, "err", err)
+			s.log.ErrorContext(ctx, "drop unreadable pending notice", "group", k, "err", err)
 			if err := rdb.HDel(ctx, keyPending, k).Err(); err != nil {
 				return 0, fmt.Errorf("drop unreadable pending notice %s: %w", k, err)
 			}

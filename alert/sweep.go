@@ -125,12 +125,12 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	s.mu.Unlock()
 	switch {
 	case r.Held != "" && prev == "":
-		s.log.Warn("offline alerts held back", "reason", r.Held, "held", r.HeldDevices)
+		s.log.WarnContext(ctx, "offline alerts held back", "reason", r.Held, "held", r.HeldDevices)
 	case r.Held == "" && prev != "":
-		s.log.Info("offline alerts no longer held back")
+		s.log.InfoContext(ctx, "offline alerts no longer held back")
 	}
 	if r.Fired+r.Resolved+r.Repeated > 0 {
-		s.log.Info("sweep", "fired", r.Fired, "resolved", r.Resolved, "repeated", r.Repeated, "notifications", r.Notifications)
+		s.log.InfoContext(ctx, "sweep", "fired", r.Fired, "resolved", r.Resolved, "repeated", r.Repeated, "notifications", r.Notifications)
 	}
 	return nil
 }
@@ -307,13 +307,13 @@ func (s *Sweeper) seed(ctx context.Context, now time.Time, lastSeen, tenants boo
 		if err := s.fleet.SeedTenants(ctx, bound); err != nil {
 			return err
 		}
-		s.log.Info("seeded device tenants from the database", "devices", len(bound))
+		s.log.InfoContext(ctx, "seeded device tenants from the database", "devices", len(bound))
 	}
 	if lastSeen {
 		if err := s.fleet.Seed(ctx, all); err != nil {
 			return err
 		}
-		s.log.Info("seeded last-seen times from the database; new offline alerts wait one offline_after", "devices", len(all))
+		s.log.InfoContext(ctx, "seeded last-seen times from the database; new offline alerts wait one offline_after", "devices", len(all))
 	}
 	return nil
 }

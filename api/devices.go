@@ -322,7 +322,7 @@ func (s *Server) moveDevice(c echo.Context) error {
 		if redisMoved {
 			// The commit failed after Redis moved: put Redis back to the database's tenant.
 			if rerr := s.opt.Fleet.SetTenant(context.WithoutCancel(ctx), sn, d.Tenant); rerr != nil {
-				s.log.Error("device move failed to commit and its tenant binding could not be restored; the next move or a re-seed fixes it",
+				s.log.ErrorContext(ctx, "device move failed to commit and its tenant binding could not be restored; the next move or a re-seed fixes it",
 					"sn", sn, "tenant", d.Tenant, "err", rerr)
 			}
 		}
@@ -332,7 +332,7 @@ func (s *Server) moveDevice(c echo.Context) error {
 		}
 		return dbError("move device", err)
 	}
-	s.log.Info("device moved to another tenant", "sn", sn, "from", d.Tenant, "to", *req.Tenant)
+	s.log.InfoContext(ctx, "device moved to another tenant", "sn", sn, "from", d.Tenant, "to", *req.Tenant)
 	d.Tenant = *req.Tenant
 	return c.JSON(http.StatusOK, newDeviceJSON(d, s.offlineCutoff()))
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
+	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
 
 	"monitor/alert"
@@ -57,6 +58,7 @@ type process struct {
 	worker    *asynq.Server
 	workerMux *asynq.ServeMux
 	scheduler *asynq.Scheduler
+	tracer    trace.Tracer // nil when tracing is off
 
 	closers []func() error
 }
@@ -88,6 +90,9 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		return p, err
 	}
 	p.onClose(p.redis.Close)
+	if err := p.buildTracer(ctx, cfg.OTLPEndpoint, r); err != nil {
+		return p, err
+	}
 	if r.database() {
 		if p.db, err = backend.OpenDatabase(ctx, databaseOptions(cfg, log)); err != nil {
 			return p, err
@@ -140,13 +145,15 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 	// asynqmon shows monitor's binary payloads through task.FormatPayload; its default
 	// shows them as "non-printable bytes".
+	// With MONITOR_PROMETHEUS_URL its Metrics page charts the queues from that Prometheus.
 	formatter := asynqmon.PayloadFormatterFunc(task.FormatPayload)
-	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, PayloadFormatter: formatter})
+	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, PayloadFormatter: formatter,
+		PrometheusAddress: cfg.PrometheusURL})
 	p.onClose(monitoring.Close)
 	var monitoringRO *asynqmon.HTTPHandler
 	if cfg.ReadOnlyToken != "" {
 		monitoringRO = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, ReadOnly: true,
-			PayloadFormatter: formatter})
+			PayloadFormatter: formatter, PrometheusAddress: cfg.PrometheusURL})
 		p.onClose(monitoringRO.Close)
 	}
 	var keys model.TenantKeys
@@ -179,6 +186,7 @@ func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 		LogDir:        cfg.LogDir,
 		OfflineAfter:  cfg.OfflineAfter,
 		Location:      loc,
+		Tracer:        p.tracer,
 	}
 	if monitoringRO != nil {
 		opt.MonitoringReadOnly = monitoringRO
@@ -233,7 +241,11 @@ func (p *process) buildWorker(ctx context.Context, cfg *config.Config, log *slog
 		return scheduler.SkipStale(h, scheduler.SkipOptions{Redis: p.redis.Client, Logger: log})
 	}
 	mux := asynq.NewServeMux()
-	mux.Handle(task.TypeStatusBatch, worker.NewBatchWriter(p.db, log))
+	batches := worker.NewBatchWriter(p.db, log)
+	if p.tracer != nil {
+		batches = batches.Traced(p.tracer)
+	}
+	mux.Handle(task.TypeStatusBatch, batches)
 	mux.Handle(task.TypeSweep, periodic(sweeper))
 	mux.Handle(task.TypeAlertNotify, notifier)
 	mux.Handle(task.TypeCommandSync, periodic(asynq.HandlerFunc(p.commands.HandleSync)))

@@ -75,6 +75,9 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 		return err
 	}
 	defer func() { err = errors.Join(err, p.close()) }()
+	if err := p.registerClusterMetrics(cfg, registererOf(metrics), log); err != nil {
+		return err
+	}
 
 	// died receives the error of any server that stops on its own.
 	died := make(chan error, 3)

@@ -4,6 +4,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,9 +21,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"monitor/internal/redispipe"
+	"monitor/internal/sqllog"
 )
 
 // Redis is a connection to Redis: the options asynq needs, a go-redis client for the
@@ -142,8 +143,11 @@ type DatabaseOptions struct {
 	// MySQLDSN is a go-sql-driver DSN; empty opens the SQLite file monitor.db in DataDir.
 	MySQLDSN string
 	DataDir  string
-	// Logger hears about a failure to close after a failed ping; nil discards it.
-	Logger *slog.Logger
+	// Logger hears about a failure to close after a failed ping and about every statement
+	// slower than SlowSQL (default 500ms), with its duration but not its arguments; nil
+	// discards them.
+	Logger  *slog.Logger
+	SlowSQL time.Duration
 }
 
 // OpenDatabase opens the database of opt. It does not migrate.
@@ -153,7 +157,7 @@ func OpenDatabase(ctx context.Context, opt DatabaseOptions) (*gorm.DB, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	gcfg := &gorm.Config{
-		Logger:                 logger.Discard,
+		Logger:                 sqllog.New(log, cmp.Or(opt.SlowSQL, 500*time.Millisecond)),
 		SkipDefaultTransaction: true,
 		PrepareStmt:            false,
 	}

@@ -113,6 +113,12 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics and /healthz for the worker and scheduler
 	// roles, which have no API listener (the API serves /metrics itself).
 	MetricsAddr string `yaml:"metrics_addr"`
+	// LogFormat is json or text; empty picks json unless stderr is a terminal.
+	LogFormat string `yaml:"log_format"`
+	// PrometheusURL is the Prometheus server asynqmon's Metrics page reads; empty draws no charts.
+	PrometheusURL string `yaml:"prometheus_url"`
+	// OTLPEndpoint, when set, exports traces over OTLP/HTTP to this URL; empty turns tracing off.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
 }
 
 // MaxBodyBytesLimit is the largest MONITOR_MAX_BODY_BYTES accepted.
@@ -132,10 +138,7 @@ var testSwitches = []string{
 // yet. Those that say where data lives are refused, so a deployment is never silently
 // pointed at the wrong Redis; the others are ignored with a warning.
 var notBuilt = map[string]bool{
-	"MONITOR_FORGET_AFTER":   false,
-	"MONITOR_PROMETHEUS_URL": false,
-	"MONITOR_OTLP_ENDPOINT":  false,
-	"MONITOR_LOG_FORMAT":     false,
+	"MONITOR_FORGET_AFTER": false,
 }
 
 // EnvWarnings returns one warning for every MONITOR_ variable in environ that this
@@ -541,6 +544,20 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "", "json", "text":
+	default:
+		return bad("log_format", "%q is not json or text", c.LogFormat)
+	}
+	for _, kv := range [...][2]string{{"prometheus_url", c.PrometheusURL}, {"otlp_endpoint", c.OTLPEndpoint}} {
+		key, u := kv[0], kv[1]
+		if u == "" {
+			continue
+		}
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return bad(key, "%q is not an http(s) URL", u)
+		}
 	}
 	return nil
 }

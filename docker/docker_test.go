@@ -513,6 +513,7 @@ var interpolation = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])(
 var composeVars = map[string]string{
 	"MONITOR_OPERATOR_TOKEN": "0123456789abcdef0123",
 	"MYSQL_PASSWORD":         "s3cretPassw0rd",
+	"GRAFANA_ADMIN_PASSWORD": "gr4fanaPassw0rd",
 }
 
 // clusterVars are what an operator exports to run on the cluster profile, as the

@@ -77,7 +77,7 @@ type Deleted struct {
 // ProcessTask is the asynq handler of task.TypeRetention.
 func (j *Job) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	d, err := j.Run(ctx)
-	j.log.Info("retention", "status_rows", d.Status, "alerts", d.Alerts, "commands", d.Commands,
+	j.log.InfoContext(ctx, "retention", "status_rows", d.Status, "alerts", d.Alerts, "commands", d.Commands,
 		"logs", d.Logs, "temp_files", d.TempFiles, "err", err)
 	return err
 }

@@ -138,3 +138,21 @@ func (in Ingest) NewReportTask(r *model.Report) *asynq.Task {
 	return asynq.NewTask(TypeStatusReport, AppendReport(make([]byte, 0, 96), r),
 		asynq.Queue(in.Queue(r.SN)), asynq.Group(in.Group(r.SN)))
 }
+
+// HeaderTraceparent is the task header that carries a report's W3C trace context when
+// tracing is on; HeaderLinks carries a batch's, one traceparent a line.
+const (
+	HeaderTraceparent = "traceparent"
+	HeaderLinks       = "links"
+)
+
+// MaxLinks bounds the trace contexts a batch carries: OpenTelemetry keeps at most 128
+// links per span by default.
+const MaxLinks = 128
+
+// NewTracedReportTask is NewReportTask carrying the trace context traceparent in its
+// headers, so the batch that takes the report can link to the report's trace.
+func (in Ingest) NewTracedReportTask(r *model.Report, traceparent string) *asynq.Task {
+	return asynq.NewTaskWithHeaders(TypeStatusReport, AppendReport(make([]byte, 0, 96), r),
+		map[string]string{HeaderTraceparent: traceparent}, asynq.Queue(in.Queue(r.SN)), asynq.Group(in.Group(r.SN)))
+}

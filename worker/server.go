@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"monitor/internal/asynqlog"
+	"monitor/internal/logctx"
 	"monitor/task"
 )
 
@@ -55,6 +56,7 @@ func (o ServerOptions) withDefaults() (ServerOptions, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Logger = logctx.Wrap(o.Logger)
 	switch {
 	case o.IngestQueues < 1 || o.IngestQueues > task.MaxIngestQueues:
 		return o, fmt.Errorf("worker: %d ingest queues is not 1-%d", o.IngestQueues, task.MaxIngestQueues)
@@ -102,8 +104,7 @@ func NewServer(redis asynq.RedisConnOpt, o ServerOptions) (*asynq.Server, error)
 			// Each getter's ok is false only outside a task's context, where the zero value is right.
 			retried, _ := asynq.GetRetryCount(ctx)
 			limit, _ := asynq.GetMaxRetry(ctx)
-			id, _ := asynq.GetTaskID(ctx)
-			log.Error("task failed", "type", t.Type(), "id", id, "retried", retried, "max_retry", limit, "err", err)
+			log.ErrorContext(ctx, "task failed", "type", t.Type(), "retried", retried, "max_retry", limit, "err", err)
 		}),
 	}), nil
 }
