@@ -79,7 +79,7 @@ func TestMigrateAddsNotifiedAt(t *testing.T) {
 		model.AlertOffline, "OLD", model.AlertFiring, now).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := model.Migrate(db); err != nil {
+	if err := model.Migrate(db, model.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if !db.Migrator().HasColumn(&model.Alert{}, "notified_at") {

@@ -97,7 +97,7 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		// migrate` made, and refuse a missing, older or newer one rather than
 		// acknowledging reports that no table can take.
 		if r == roleAll {
-			if err := model.Migrate(p.db); err != nil {
+			if err := model.Migrate(p.db, model.MigrateOptions{HistoryDays: cfg.RetentionDays}); err != nil {
 				return p, err
 			}
 		} else if err := model.CheckSchema(p.db); err != nil {
