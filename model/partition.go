@@ -24,10 +24,6 @@ import (
 // before today's reports land in pfuture (where they are still stored).
 const PartitionsAhead = 7
 
-// maxPartitionsBack bounds how far back a conversion creates daily partitions for old
-// rows (MySQL allows 8192 partitions a table); older rows go to the oldest partition.
-const maxPartitionsBack = 400
-
 // partitionFuture is the catch-all partition of dates past the newest daily one.
 const partitionFuture = "pfuture"
 
@@ -89,22 +85,15 @@ func StatusPartitions(ctx context.Context, db *gorm.DB) ([]Partition, bool, erro
 }
 
 // partitionStatus partitions an unpartitioned tb_status by day: daily partitions from
-// its oldest ndate (at most maxPartitionsBack days and at least back+1 days before now)
-// to PartitionsAhead days after now. The first partition, back+1 days ago, holds every
-// older date too: it is the first the retention of back days drops. Every unique key gains ndate: the primary key
-// becomes (id, ndate). MySQL copies the table to do it, blocking writes meanwhile (see
-// README for the time it takes and for converting a large table online).
+// back+1 days before now to PartitionsAhead days after it. The first one also holds
+// every older date: it is the first that a retention of back days drops, so reports
+// dated before the retention window (old rows, a terminal's clock far behind) go at the
+// next retention run. Every unique key gains ndate: the primary key becomes (id,
+// ndate). MySQL copies the table to do it, blocking writes meanwhile (README says how
+// long it takes, and how to convert a large table online instead).
 func partitionStatus(ctx context.Context, db *gorm.DB, now time.Time, back int) error {
 	today := dayOf(now)
-	first := today.AddDate(0, 0, -back-1)
-	var oldest string
-	if err := db.WithContext(ctx).Raw("SELECT COALESCE(MIN(ndate), '') FROM tb_status").Scan(&oldest).Error; err != nil {
-		return fmt.Errorf("oldest report date: %w", err)
-	}
-	if d, err := time.Parse(time.DateOnly, oldest); err == nil && d.Before(first) {
-		first = later(d, today.AddDate(0, 0, -maxPartitionsBack))
-	}
-	defs := append(partitionDefs(first, today.AddDate(0, 0, PartitionsAhead)),
+	defs := append(partitionDefs(today.AddDate(0, 0, -back-1), today.AddDate(0, 0, PartitionsAhead)),
 		"PARTITION "+partitionFuture+" VALUES LESS THAN (MAXVALUE)")
 	q := "ALTER TABLE tb_status DROP PRIMARY KEY, ADD PRIMARY KEY (id, ndate) PARTITION BY RANGE COLUMNS(ndate) (" +
 		strings.Join(defs, ", ") + ")"
@@ -112,13 +101,6 @@ func partitionStatus(ctx context.Context, db *gorm.DB, now time.Time, back int) 
 		return fmt.Errorf("partition tb_status: %w", err)
 	}
 	return nil
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // EnsureStatusPartitions creates the daily partitions of tb_status missing between its
