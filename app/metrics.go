@@ -3,10 +3,12 @@ package app
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"monitor/alert"
 	"monitor/scheduler"
 	"monitor/worker"
 )
@@ -21,13 +23,15 @@ import (
 // which would be stuck at 0 in a process that serves no API.
 func roleMetrics(r role) (*prometheus.Registry, error) {
 	if r.api() {
+		cs := alert.Collectors() // the API decommissions devices too
 		if r.worker() {
-			for _, c := range workerCollectors() {
-				// Run may run more than once in a test process; the collectors are the same.
-				var already prometheus.AlreadyRegisteredError
-				if err := prometheus.Register(c); err != nil && !errors.As(err, &already) {
-					return nil, fmt.Errorf("register worker metrics: %w", err)
-				}
+			cs = workerCollectors()
+		}
+		for _, c := range cs {
+			// Run may run more than once in a test process; the collectors are the same.
+			var already prometheus.AlreadyRegisteredError
+			if err := prometheus.Register(c); err != nil && !errors.As(err, &already) {
+				return nil, fmt.Errorf("register worker metrics: %w", err)
 			}
 		}
 		return nil, nil
@@ -45,8 +49,8 @@ func roleMetrics(r role) (*prometheus.Registry, error) {
 	return reg, nil
 }
 
-// workerCollectors are the metrics of what runs in a worker process: the batch writer
-// and the periodic jobs' stale-tick skipping.
+// workerCollectors are the metrics of what runs in a worker process: the batch writer,
+// the periodic jobs' stale-tick skipping and the sweep's decommissions.
 func workerCollectors() []prometheus.Collector {
-	return append(worker.Collectors(), scheduler.Collectors()...)
+	return slices.Concat(worker.Collectors(), scheduler.Collectors(), alert.Collectors())
 }

@@ -52,6 +52,8 @@ type process struct {
 	db       *gorm.DB // nil for the scheduler
 	fleet    *fleet.Fleet
 	commands *command.Store
+	// decommissioner serves the API's DELETE of a device and the sweep's MONITOR_FORGET_AFTER.
+	decommissioner *alert.Decommissioner
 
 	api       *api.Server
 	worker    *asynq.Server
@@ -110,6 +112,9 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		if p.commands, err = command.New(p.db, p.fleet, command.Options{TTL: cfg.CommandTTL, Logger: log}); err != nil {
 			return p, err
 		}
+		if p.decommissioner, err = alert.NewDecommissioner(p.db, p.fleet, alert.DecommissionOptions{Commands: p.commands, Logger: log}); err != nil {
+			return p, err
+		}
 	}
 	if r.api() {
 		if err := p.buildAPI(cfg, log); err != nil {
@@ -161,24 +166,25 @@ func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("MONITOR_TIMEZONE: %w", err)
 	}
 	opt := api.Options{
-		Logger:        log,
-		Enqueuer:      asynq.NewClientFromRedisClient(p.redis.Pipelined),
-		IngestGroups:  cfg.IngestGroups,
-		Fleet:         p.fleet,
-		Commands:      p.commands,
-		DB:            p.db,
-		Redis:         p.redis.Client,
-		Monitoring:    monitoring,
-		OperatorToken: cfg.OperatorToken,
-		ReadOnlyToken: cfg.ReadOnlyToken,
-		DeviceKeys:    keys,
-		DeviceRate:    cfg.DeviceRate,
-		DeviceBurst:   cfg.DeviceBurst,
-		MaxBodyBytes:  cfg.MaxBodyBytes,
-		LogMaxBytes:   cfg.LogMaxBytes,
-		LogDir:        cfg.LogDir,
-		OfflineAfter:  cfg.OfflineAfter,
-		Location:      loc,
+		Logger:         log,
+		Enqueuer:       asynq.NewClientFromRedisClient(p.redis.Pipelined),
+		IngestGroups:   cfg.IngestGroups,
+		Fleet:          p.fleet,
+		Commands:       p.commands,
+		Decommissioner: p.decommissioner,
+		DB:             p.db,
+		Redis:          p.redis.Client,
+		Monitoring:     monitoring,
+		OperatorToken:  cfg.OperatorToken,
+		ReadOnlyToken:  cfg.ReadOnlyToken,
+		DeviceKeys:     keys,
+		DeviceRate:     cfg.DeviceRate,
+		DeviceBurst:    cfg.DeviceBurst,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		LogMaxBytes:    cfg.LogMaxBytes,
+		LogDir:         cfg.LogDir,
+		OfflineAfter:   cfg.OfflineAfter,
+		Location:       loc,
 	}
 	if monitoringRO != nil {
 		opt.MonitoringReadOnly = monitoringRO
@@ -204,7 +210,9 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	}
 	// On the process's go-redis client rather than a pool of its own; p.redis closes it.
 	enqueuer := asynq.NewClientFromRedisClient(p.redis.Client)
-	sweeper, err := alert.NewSweeper(p.db, p.fleet, enqueuer, sweepOptions(cfg, log))
+	sweepOpt := sweepOptions(cfg, log)
+	sweepOpt.Decommissioner = p.decommissioner
+	sweeper, err := alert.NewSweeper(p.db, p.fleet, enqueuer, sweepOpt)
 	if err != nil {
 		return err
 	}
@@ -241,7 +249,8 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 func sweepOptions(cfg *config.Config, log *slog.Logger) alert.Options {
 	return alert.Options{
 		OfflineAfter: cfg.OfflineAfter, UnsentThreshold: cfg.UnsentThreshold, Notify: cfg.AlertWebhookURL != "",
-		RepeatEvery: cfg.AlertRepeatEvery, GroupWait: cfg.AlertGroupWait, GroupInterval: cfg.AlertGroupInterval, Logger: log,
+		RepeatEvery: cfg.AlertRepeatEvery, GroupWait: cfg.AlertGroupWait, GroupInterval: cfg.AlertGroupInterval,
+		ForgetAfter: cfg.ForgetAfter, Logger: log,
 	}
 }
 

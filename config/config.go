@@ -63,8 +63,11 @@ type Config struct {
 	// BatchRetryFor is how long a failing batch keeps being retried before it is archived.
 	BatchRetryFor time.Duration `yaml:"batch_retry_for"`
 
-	OfflineAfter    time.Duration `yaml:"offline_after"`
-	SweepEvery      string        `yaml:"sweep_every"`
+	OfflineAfter time.Duration `yaml:"offline_after"`
+	SweepEvery   string        `yaml:"sweep_every"`
+	// ForgetAfter is how long a device may stay silent before the sweep decommissions
+	// it; 0 never does.
+	ForgetAfter     time.Duration `yaml:"forget_after"`
 	Timezone        string        `yaml:"timezone"`
 	AlertWebhookURL string        `yaml:"alert_webhook_url"`
 	// AlertWebhookSecret, when set, signs each webhook POST (X-Monitor-Signature).
@@ -127,7 +130,6 @@ var notBuilt = map[string]bool{
 	"MONITOR_REDIS_SENTINELS": true,
 	"MONITOR_REDIS_MASTER":    true,
 	"MONITOR_INGEST_QUEUES":   false,
-	"MONITOR_FORGET_AFTER":    false,
 	"MONITOR_PROMETHEUS_URL":  false,
 	"MONITOR_OTLP_ENDPOINT":   false,
 	"MONITOR_LOG_FORMAT":      false,
@@ -276,6 +278,7 @@ func (c *Config) fillDefaults(set map[string]bool) {
 	unsetOr(set, "batch_retry_for", &c.BatchRetryFor, 2*time.Hour)
 	unsetOr(set, "offline_after", &c.OfflineAfter, 30*time.Minute)
 	c.SweepEvery = cmp.Or(c.SweepEvery, "1m")
+	unsetOr(set, "forget_after", &c.ForgetAfter, 720*time.Hour)
 	unsetOr(set, "alert_group_wait", &c.AlertGroupWait, 30*time.Second)
 	unsetOr(set, "alert_group_interval", &c.AlertGroupInterval, 5*time.Minute)
 	c.Timezone = cmp.Or(c.Timezone, "Local")
@@ -385,6 +388,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OfflineAfter < time.Minute {
 		return bad("offline_after", "%v is below 1m", c.OfflineAfter)
+	}
+	if c.ForgetAfter != 0 && c.ForgetAfter < c.OfflineAfter {
+		return bad("forget_after", "%v is below offline_after %v (0 never forgets)", c.ForgetAfter, c.OfflineAfter)
 	}
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
 		return bad("timezone", "%q is not a known time zone", c.Timezone)

@@ -1,0 +1,26 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Forget removes sn from the live fleet state: its last-seen time, its tenant binding
+// and its open command, in one transaction. It reports whether sn had a last-seen time.
+// A device that reports again afterwards is a new device: bound to the tenant of that
+// report, and silent only from then.
+func (f *Fleet) Forget(ctx context.Context, sn string) (seen bool, err error) {
+	var zrem *redis.IntCmd
+	_, err = f.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		zrem = p.ZRem(ctx, KeyLastSeen, sn)
+		p.HDel(ctx, KeyTenant, sn)
+		p.HDel(ctx, KeyOpen, sn)
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("forget device %s: %w", sn, err)
+	}
+	return zrem.Val() > 0, nil
+}
