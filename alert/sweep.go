@@ -173,50 +173,13 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	cutoff := now.Add(-s.opt.OfflineAfter)
-	silent, err := s.fleet.SilentSince(ctx, cutoff)
+	round, err := s.offline(ctx, iv, cutoff, !w.Seeded)
 	if err != nil {
 		return res, err
 	}
-	res.Silent = len(silent)
-
-	firing, err := s.firing(ctx, model.AlertOffline)
-	if err != nil {
-		return res, err
-	}
-	var resolved, fired []model.Alert
-	// Resolve the devices seen again since they went silent.
-	sns := make([]string, len(firing))
-	for i, a := range firing {
-		sns[i] = a.SN
-	}
-	seen, err := s.fleet.LastSeen(ctx, sns)
-	if err != nil {
-		return res, err
-	}
-	for i, a := range firing {
-		if seen[i].After(cutoff) {
-			resolved = append(resolved, a)
-		}
-	}
-	isFiring := make(map[string]bool, len(firing))
-	for _, a := range firing {
-		isFiring[a.SN] = true
-	}
-	var fresh []fleet.Seen
-	held := 0
-	for _, d := range silent {
-		switch {
-		case isFiring[d.SN]:
-		case iv.effective(d.At) < s.opt.OfflineAfter:
-			held++
-		default:
-			fresh = append(fresh, d)
-		}
-	}
-	if fired, err = s.offlineAlerts(ctx, fresh, now); err != nil {
-		return res, err
-	}
-	if held > 0 {
+	res.Silent = round.silent
+	fired, resolved := round.fired, round.resolved
+	if held := round.heldBack; held > 0 {
 		res.HeldDevices = held
 		res.Held = "intake was down or degraded during their silence"
 		switch {
@@ -238,6 +201,9 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 	fired, resolved = append(fired, uf...), append(resolved, ur...)
 
 	if fired, err = s.store(ctx, fired, resolved, now); err != nil {
+		return res, err
+	}
+	if err := s.offlineDone(ctx, round, cutoff); err != nil {
 		return res, err
 	}
 	res.Fired, res.Resolved = len(fired), len(resolved)
@@ -371,43 +337,6 @@ func (s *Sweeper) firing(ctx context.Context, kind string) ([]model.Alert, error
 		return nil, fmt.Errorf("read firing %s alerts: %w", kind, err)
 	}
 	return as, nil
-}
-
-type place struct {
-	SN     string
-	Tenant uint32
-	City   string
-}
-
-// offlineAlerts builds the new offline alerts of devices silent since d.At, with their
-// tenant and city. A device the database does not know yet (its reports are still
-// queued) waits for a later sweep.
-func (s *Sweeper) offlineAlerts(ctx context.Context, silent []fleet.Seen, now time.Time) ([]model.Alert, error) {
-	out := make([]model.Alert, 0, len(silent))
-	for part := range slices.Chunk(silent, rowsPerStatement) {
-		sns := make([]string, len(part))
-		for i, d := range part {
-			sns[i] = d.SN
-		}
-		var places []place
-		if err := s.db.WithContext(ctx).Model(&model.Device{}).Select("sn, tenant, city").
-			Where("sn IN ?", sns).Scan(&places).Error; err != nil {
-			return nil, fmt.Errorf("read silent devices: %w", err)
-		}
-		at := make(map[string]place, len(places))
-		for _, p := range places {
-			at[p.SN] = p
-		}
-		for _, d := range part {
-			p, ok := at[d.SN]
-			if !ok {
-				continue
-			}
-			out = append(out, model.Alert{Kind: model.AlertOffline, SN: d.SN, Tenant: p.Tenant, City: p.City,
-				StartsAt: d.At.Add(s.opt.OfflineAfter).UTC().Truncate(time.Microsecond), Value: now.Sub(d.At).Seconds()})
-		}
-	}
-	return out, nil
 }
 
 // unsent returns the unsent-records alerts to fire and to resolve: a device fires when

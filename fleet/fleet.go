@@ -57,13 +57,18 @@ func New(rdb redis.UniversalClient) *Fleet {
 // acceptScript records one accepted report and returns the device's open command id,
 // or nil. It also binds sn to the report's tenant when sn has no tenant yet (with device
 // auth off nothing checked the binding before, and this keeps it following the first
-// tenant anyway), and counts the report in its intake bucket. KEYS: lastseen, open,
-// deliveries, firstdelivery, tenant, intake. ARGV: sn, accepted micros, tenant, intake
-// bucket (computed by the caller, so the script does no arithmetic per report).
+// tenant anyway), counts the report in its intake bucket, and moves a device whose
+// offline alert fires to the returned set, for the sweep to resolve. KEYS: lastseen,
+// open, deliveries, firstdelivery, tenant, intake, offline, returned. ARGV: sn, accepted
+// micros, tenant, intake bucket (computed by the caller, so the script does no
+// arithmetic per report).
 var acceptScript = redis.NewScript(`
 redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
 redis.call('HSETNX', KEYS[5], ARGV[1], ARGV[3])
 redis.call('HINCRBY', KEYS[6], ARGV[4], 1)
+if redis.call('SREM', KEYS[7], ARGV[1]) == 1 then
+  redis.call('SADD', KEYS[8], ARGV[1])
+end
 local id = redis.call('HGET', KEYS[2], ARGV[1])
 if id then
   redis.call('HINCRBY', KEYS[3], id, 1)
@@ -72,7 +77,7 @@ end
 return id
 `)
 
-var acceptKeys = []string{KeyLastSeen, KeyOpen, KeyDeliveries, KeyFirstDelivery, KeyTenant, KeyIntake}
+var acceptKeys = []string{KeyLastSeen, KeyOpen, KeyDeliveries, KeyFirstDelivery, KeyTenant, KeyIntake, KeyOffline, KeyReturned}
 
 // Accept records that the API accepted a report of sn under tenant at time at, in one
 // round trip, and returns the id of the device's open command (0 when there is none). A
@@ -288,6 +293,11 @@ func (f *Fleet) SilentSince(ctx context.Context, cutoff time.Time) ([]Seen, erro
 	if err != nil {
 		return nil, fmt.Errorf("read silent devices: %w", err)
 	}
+	return seenOf(zs), nil
+}
+
+// seenOf returns the members of a last-seen range with their times.
+func seenOf(zs []redis.Z) []Seen {
 	out := make([]Seen, 0, len(zs))
 	for _, z := range zs {
 		sn, ok := z.Member.(string)
@@ -295,7 +305,19 @@ func (f *Fleet) SilentSince(ctx context.Context, cutoff time.Time) ([]Seen, erro
 			out = append(out, Seen{SN: sn, At: time.UnixMicro(int64(z.Score)).UTC()})
 		}
 	}
-	return out, nil
+	return out
+}
+
+// SilentBetween returns the devices whose newest report was accepted after from and at
+// or before to: those that crossed a silence threshold between two sweeps.
+func (f *Fleet) SilentBetween(ctx context.Context, from, to time.Time) ([]Seen, error) {
+	zs, err := f.rdb.ZRangeByScoreWithScores(ctx, KeyLastSeen, &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(from.UnixMicro(), 10), Max: strconv.FormatInt(to.UnixMicro(), 10),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read newly silent devices: %w", err)
+	}
+	return seenOf(zs), nil
 }
 
 // LastSeen returns the last-seen time of each sn, zero for a device never seen.

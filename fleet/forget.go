@@ -8,7 +8,7 @@ import (
 )
 
 // Forget removes sn from the live fleet state: its last-seen time, its tenant binding
-// and its open command, in one transaction. It reports whether sn had a last-seen time.
+// its open command and its place in the offline sweep's state, in one transaction. It reports whether sn had a last-seen time.
 // A device that reports again afterwards is a new device: bound to the tenant of that
 // report, and silent only from then.
 func (f *Fleet) Forget(ctx context.Context, sn string) (seen bool, err error) {
@@ -17,6 +17,9 @@ func (f *Fleet) Forget(ctx context.Context, sn string) (seen bool, err error) {
 		zrem = p.ZRem(ctx, KeyLastSeen, sn)
 		p.HDel(ctx, KeyTenant, sn)
 		p.HDel(ctx, KeyOpen, sn)
+		p.SRem(ctx, KeyOffline, sn)
+		p.SRem(ctx, KeyReturned, sn)
+		p.ZRem(ctx, KeyHeld, sn)
 		return nil
 	})
 	if err != nil {
