@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"gorm.io/gorm"
 
 	"monitor/alert"
 	"monitor/api"
@@ -61,9 +60,8 @@ func offlineB(t *testing.T, e *env) model.Alert {
 }
 
 // checkGone checks that B left the live fleet state and devices, that its alert
-// resolved as decommissioned, its command expired and its history stayed, and that the
-// sweep sends the resolved notice marked decommissioned.
-func checkGone(t *testing.T, e *env, firing model.Alert, cmdID uint64) {
+// resolved at endedAt as decommissioned, its command expired and its history stayed.
+func checkGone(t *testing.T, e *env, firing model.Alert, cmdID uint64, endedAt time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	seen, err := e.fl.LastSeen(ctx, []string{"B"})
@@ -77,56 +75,40 @@ func checkGone(t *testing.T, e *env, firing model.Alert, cmdID uint64) {
 	if _, ok := open["B"]; ok || err != nil {
 		t.Errorf("B still has an open command on Redis: %v (%v)", open, err)
 	}
-	var devices int64
-	if err := e.db.Model(&model.Device{}).Where("sn = ?", "B").Count(&devices).Error; err != nil || devices != 0 {
-		t.Errorf("devices holds B %d times (%v)", devices, err)
-	}
 	var a model.Alert
 	if err := e.db.First(&a, firing.ID).Error; err != nil {
 		t.Fatal(err)
 	}
-	if a.State != model.AlertResolved || !a.Decommissioned || a.EndsAt == nil || !a.EndsAt.Equal(e.now) {
-		t.Errorf("B's alert after decommission %+v, want resolved now and decommissioned", a)
+	if a.State != model.AlertResolved || !a.Decommissioned || a.EndsAt == nil || !a.EndsAt.Equal(endedAt) {
+		t.Errorf("B's alert after decommission %+v, want resolved at %v and decommissioned", a, endedAt)
 	}
 	var cmd model.Command
 	if err := e.db.First(&cmd, cmdID).Error; err != nil || cmd.State != model.CommandExpired || cmd.OpenKey != nil {
 		t.Errorf("B's command %+v (%v), want expired", cmd, err)
 	}
-	var history int64
-	if err := e.db.Model(&model.Status{}).Where("sn = ?", "B").Count(&history).Error; err != nil || history != 1 {
-		t.Errorf("B's history holds %d rows (%v), want its 1", history, err)
+	for table, want := range map[string]int64{"devices": 0, "tb_status": 1} {
+		var n int64
+		if err := e.db.Table(table).Where("sn = ?", "B").Count(&n).Error; err != nil || n != want {
+			t.Errorf("%s holds %d rows of B (%v), want %d", table, n, err, want)
+		}
 	}
+}
 
-	e.now = e.now.Add(time.Minute)
-	e.report(t, "A")
-	e.sweep(t)
+// checkResolvedNotice checks that exactly one resolved device_offline notice went out:
+// B's, marked decommissioned, with its firing notice's id.
+func checkResolvedNotice(t *testing.T, e *env, firing model.Alert) {
+	t.Helper()
 	var resolved []alert.AlertEntry
 	for _, n := range notifications(t, e.rdb.Opt()) {
-		if n.Status == model.AlertResolved {
-			resolved = append(resolved, n.Alerts...)
+		for _, a := range n.Alerts {
+			if n.Status == model.AlertResolved && a.Kind == model.AlertOffline {
+				resolved = append(resolved, a)
+			}
 		}
 	}
 	if len(resolved) != 1 || resolved[0].SN != "B" || !resolved[0].Decommissioned || resolved[0].ID != firing.Fingerprint() ||
 		resolved[0].EndsAt == nil {
 		t.Fatalf("resolved notices %+v, want B's one, decommissioned, with its firing id", resolved)
-	}
-	// Nothing fires for B again, and its notice went out once.
-	for range 6 {
-		e.now = e.now.Add(10 * time.Minute)
-		e.report(t, "A")
-		e.sweep(t)
-	}
-	if got := keys(alertsOf(t, e.db, model.AlertFiring)); len(got) != 0 {
-		t.Errorf("firing after decommission: %v", got)
-	}
-	n := 0
-	for _, no := range notifications(t, e.rdb.Opt()) {
-		if no.Status == model.AlertResolved {
-			n++
-		}
-	}
-	if n != 1 {
-		t.Errorf("%d resolved notices, want 1", n)
 	}
 }
 
@@ -172,7 +154,18 @@ func TestDecommissionThroughTheAPI(t *testing.T) {
 	if got := decommissionedTotal(t, model.DecommissionedByOperator) - before; got != 1 {
 		t.Errorf("decommissioned counter rose by %v, want 1", got)
 	}
-	checkGone(t, e, firing, cmdID)
+	checkGone(t, e, firing, cmdID, e.now)
+	// The next sweep sends the resolved notice; nothing fires for B again, and the
+	// notice goes out once.
+	for range 6 {
+		e.now = e.now.Add(10 * time.Minute)
+		e.report(t, "A")
+		e.sweep(t)
+	}
+	checkResolvedNotice(t, e, firing)
+	if got := keys(alertsOf(t, e.db, model.AlertFiring)); len(got) != 0 {
+		t.Errorf("firing after decommission: %v", got)
+	}
 	for _, sn := range []string{"B", "NEVER"} {
 		if rec := deleteDevice(t, srv, sn); rec.Code != http.StatusNotFound {
 			t.Errorf("DELETE %s: %d %s, want 404", sn, rec.Code, rec.Body)
@@ -229,61 +222,11 @@ func TestForgetAfterDecommissionsSilentDevices(t *testing.T) {
 	if got := decommissionedTotal(t, model.DecommissionedByForgetAfter) - before; got != 1 {
 		t.Errorf("decommissioned counter rose by %v, want 1", got)
 	}
-	// checkGone wants the alert ended at the clock's time: put it back to the sweep's.
-	e.now = forgotAt
-	checkGoneAfterSweep(t, e, firing, cmdID)
+	checkGone(t, e, firing, cmdID, forgotAt)
+	checkResolvedNotice(t, e, firing)
 	// A kept reporting and stays.
 	seen, err := e.fl.LastSeen(context.Background(), []string{"A"})
 	if err != nil || seen[0].IsZero() {
 		t.Errorf("A forgotten too: %v (%v)", seen, err)
 	}
-}
-
-// checkGoneAfterSweep is checkGone for a decommission by the sweep, which already sent
-// the resolved notice in the sweep that forgot the device.
-func checkGoneAfterSweep(t *testing.T, e *env, firing model.Alert, cmdID uint64) {
-	t.Helper()
-	var a model.Alert
-	if err := e.db.First(&a, firing.ID).Error; err != nil {
-		t.Fatal(err)
-	}
-	if a.State != model.AlertResolved || !a.Decommissioned || a.EndsAt == nil || !a.EndsAt.Equal(e.now) {
-		t.Errorf("B's alert %+v, want resolved when forgotten and decommissioned", a)
-	}
-	var cmd model.Command
-	if err := e.db.First(&cmd, cmdID).Error; err != nil || cmd.State != model.CommandExpired {
-		t.Errorf("B's command %+v (%v), want expired", cmd, err)
-	}
-	counts := map[string]int64{}
-	for _, table := range []any{&model.Device{}, &model.Status{}} {
-		var n int64
-		if err := e.db.Model(table).Where("sn = ?", "B").Count(&n).Error; err != nil {
-			t.Fatal(err)
-		}
-		counts[tableName(t, e.db, table)] = n
-	}
-	if counts["devices"] != 0 || counts["tb_status"] != 1 {
-		t.Errorf("rows of B %v, want no device and its 1 history row", counts)
-	}
-	if seen, err := e.fl.LastSeen(context.Background(), []string{"B"}); err != nil || !seen[0].IsZero() {
-		t.Errorf("B still in the last-seen set (%v)", err)
-	}
-	var resolved []alert.AlertEntry
-	for _, n := range notifications(t, e.rdb.Opt()) {
-		if n.Status == model.AlertResolved {
-			resolved = append(resolved, n.Alerts...)
-		}
-	}
-	if len(resolved) != 1 || !resolved[0].Decommissioned || resolved[0].ID != firing.Fingerprint() {
-		t.Errorf("resolved notices %+v, want B's, decommissioned", resolved)
-	}
-}
-
-func tableName(t *testing.T, db *gorm.DB, m any) string {
-	t.Helper()
-	stmt := &gorm.Statement{DB: db}
-	if err := stmt.Parse(m); err != nil {
-		t.Fatal(err)
-	}
-	return stmt.Schema.Table
 }
