@@ -175,15 +175,21 @@ func (s *Sweeper) doneDecommissioned(ctx context.Context, members []string) erro
 	return nil
 }
 
-// forget decommissions the devices silent for Options.ForgetAfter or longer, one by one,
-// and returns how many it decommissioned. Only what crossed the threshold is read: the
-// ones forgotten earlier left the last-seen set. Nothing is forgotten while intake is
-// down or unknown, when silence says nothing about the devices.
+// forgetPerSweep bounds the devices one sweep decommissions, each one transaction, so
+// that turning MONITOR_FORGET_AFTER on over a fleet with many long-gone devices spreads
+// their decommissioning over several sweeps instead of making one sweep run for minutes.
+const forgetPerSweep = 500
+
+// forget decommissions the devices silent for Options.ForgetAfter or longer (at most
+// forgetPerSweep, the longest silent first), one by one, and returns how many it
+// decommissioned. Only what crossed the threshold is read: the ones forgotten earlier
+// left the last-seen set. Nothing is forgotten while intake is down or unknown, when
+// silence says nothing about the devices.
 func (s *Sweeper) forget(ctx context.Context, iv *intakeView, now time.Time) (int, error) {
 	if s.opt.ForgetAfter <= 0 || iv.down || !iv.known {
 		return 0, nil
 	}
-	gone, err := s.fleet.SilentSince(ctx, now.Add(-s.opt.ForgetAfter))
+	gone, err := s.fleet.SilentLongest(ctx, now.Add(-s.opt.ForgetAfter), forgetPerSweep)
 	if err != nil {
 		return 0, err
 	}

@@ -2,6 +2,7 @@ package alert_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -228,5 +229,30 @@ func TestForgetAfterDecommissionsSilentDevices(t *testing.T) {
 	seen, err := e.fl.LastSeen(context.Background(), []string{"A"})
 	if err != nil || seen[0].IsZero() {
 		t.Errorf("A forgotten too: %v (%v)", seen, err)
+	}
+}
+
+// TestForgetAfterIsSpreadOverSweeps: a sweep decommissions at most 500 devices, the
+// longest silent first, and the next sweep goes on with the rest.
+func TestForgetAfterIsSpreadOverSweeps(t *testing.T) {
+	e := newEnv(t, alert.Options{ForgetAfter: 2 * time.Hour})
+	gone := make([]string, 600)
+	for i := range gone {
+		gone[i] = fmt.Sprintf("GONE%03d", i)
+	}
+	e.addDevices(t, e.now, 1, "0371", append([]string{"A"}, gone...)...)
+	e.start(t, append([]string{"A"}, gone...)...)
+	for range 13 { // A alone for 2h10m
+		e.report(t, "A")
+		e.now = e.now.Add(10 * time.Minute)
+	}
+	first := e.sweep(t)
+	second := e.sweep(t)
+	if first.Forgotten != 500 || second.Forgotten != 100 {
+		t.Fatalf("forgot %d then %d, want 500 then 100", first.Forgotten, second.Forgotten)
+	}
+	var left int64
+	if err := e.db.Model(&model.Device{}).Count(&left).Error; err != nil || left != 1 {
+		t.Fatalf("%d devices left (%v), want A", left, err)
 	}
 }

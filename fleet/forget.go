@@ -3,6 +3,8 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -26,4 +28,16 @@ func (f *Fleet) Forget(ctx context.Context, sn string) (seen bool, err error) {
 		return false, fmt.Errorf("forget device %s: %w", sn, err)
 	}
 	return zrem.Val() > 0, nil
+}
+
+// SilentLongest returns at most limit devices whose newest report was accepted at or
+// before cutoff, the longest silent first.
+func (f *Fleet) SilentLongest(ctx context.Context, cutoff time.Time, limit int) ([]Seen, error) {
+	zs, err := f.rdb.ZRangeByScoreWithScores(ctx, KeyLastSeen, &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(cutoff.UnixMicro(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read long silent devices: %w", err)
+	}
+	return seenOf(zs), nil
 }
