@@ -24,8 +24,8 @@ import (
 // before today's reports land in pfuture (where they are still stored).
 const PartitionsAhead = 7
 
-// partitionFuture is the catch-all partition of dates past the newest daily one.
-const partitionFuture = "pfuture"
+// FuturePartition is the catch-all partition of dates past the newest daily one.
+const FuturePartition = "pfuture"
 
 // Partition is one daily partition of tb_status: Day is the date its reports carry (the
 // oldest partition also holds older ones).
@@ -69,7 +69,7 @@ func StatusPartitions(ctx context.Context, db *gorm.DB) ([]Partition, bool, erro
 	}
 	var out []Partition
 	for _, n := range names {
-		if n == partitionFuture {
+		if n == FuturePartition {
 			continue
 		}
 		day, err := time.Parse("p20060102", n)
@@ -78,7 +78,7 @@ func StatusPartitions(ctx context.Context, db *gorm.DB) ([]Partition, bool, erro
 		}
 		out = append(out, Partition{Name: n, Day: day})
 	}
-	if !slices.Contains(names, partitionFuture) || len(out) == 0 {
+	if !slices.Contains(names, FuturePartition) || len(out) == 0 {
 		return nil, true, fmt.Errorf("tb_status partitions %v are not the daily ones monitor makes", names)
 	}
 	return out, true, nil
@@ -94,7 +94,7 @@ func StatusPartitions(ctx context.Context, db *gorm.DB) ([]Partition, bool, erro
 func partitionStatus(ctx context.Context, db *gorm.DB, now time.Time, back int) error {
 	today := dayOf(now)
 	defs := append(partitionDefs(today.AddDate(0, 0, -back-1), today.AddDate(0, 0, PartitionsAhead)),
-		"PARTITION "+partitionFuture+" VALUES LESS THAN (MAXVALUE)")
+		"PARTITION "+FuturePartition+" VALUES LESS THAN (MAXVALUE)")
 	q := "ALTER TABLE tb_status DROP PRIMARY KEY, ADD PRIMARY KEY (id, ndate) PARTITION BY RANGE COLUMNS(ndate) (" +
 		strings.Join(defs, ", ") + ")"
 	if err := db.WithContext(ctx).Exec(q).Error; err != nil {
@@ -117,8 +117,8 @@ func EnsureStatusPartitions(ctx context.Context, db *gorm.DB, now time.Time) (in
 	if next.After(last) {
 		return 0, nil
 	}
-	defs := append(partitionDefs(next, last), "PARTITION "+partitionFuture+" VALUES LESS THAN (MAXVALUE)")
-	q := "ALTER TABLE tb_status REORGANIZE PARTITION " + partitionFuture + " INTO (" + strings.Join(defs, ", ") + ")"
+	defs := append(partitionDefs(next, last), "PARTITION "+FuturePartition+" VALUES LESS THAN (MAXVALUE)")
+	q := "ALTER TABLE tb_status REORGANIZE PARTITION " + FuturePartition + " INTO (" + strings.Join(defs, ", ") + ")"
 	if err := db.WithContext(ctx).Exec(q).Error; err != nil {
 		return 0, fmt.Errorf("create tb_status partitions: %w", err)
 	}
@@ -157,7 +157,3 @@ func DropStatusPartitions(ctx context.Context, db *gorm.DB, cutoff time.Time) ([
 	}
 	return old, nil
 }
-
-// FuturePartition names the catch-all partition of reports dated past the newest day,
-// for a DELETE … PARTITION that must not touch the daily ones.
-const FuturePartition = partitionFuture
