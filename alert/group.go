@@ -80,7 +80,7 @@ func (s *Sweeper) notify(ctx context.Context, firing, resolved []model.Alert, no
 			groups[k] = g
 		}
 		e := AlertEntry{ID: a.Fingerprint(), Seq: a.ID, Status: a.State, Kind: a.Kind, SN: a.SN, Tenant: a.Tenant,
-			City: a.City, StartsAt: a.StartsAt, EndsAt: a.EndsAt, Value: a.Value}
+			City: a.City, StartsAt: a.StartsAt, EndsAt: a.EndsAt, Value: a.Value, Decommissioned: a.Decommissioned}
 		if i := slices.IndexFunc(g.Alerts, func(p AlertEntry) bool { return p.ID == e.ID }); i >= 0 {
 			g.Alerts[i] = e // a repeat of a notice still pending: one entry, the newest value
 		} else {

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 	"gorm.io/gorm"
 
+	"monitor/alert"
 	"monitor/backend"
 	"monitor/command"
 	"monitor/fleet"
@@ -106,6 +107,11 @@ func prepareHarness(t testing.TB, mutate ...func(*Options)) (*harness, Options) 
 	if opt.Commands == nil {
 		if opt.Commands, err = command.New(opt.DB, opt.Fleet, command.Options{Logger: opt.Logger}); err != nil {
 			t.Fatalf("command store: %v", err)
+		}
+	}
+	if opt.Decommissioner == nil {
+		if opt.Decommissioner, err = alert.NewDecommissioner(opt.DB, opt.Fleet, alert.DecommissionOptions{Commands: opt.Commands, Logger: opt.Logger}); err != nil {
+			t.Fatalf("decommissioner: %v", err)
 		}
 	}
 	if opt.Monitoring == nil {

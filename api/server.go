@@ -56,6 +56,8 @@ type Options struct {
 	// Fleet records last-seen times and finds open commands; Commands completes them.
 	Fleet    *fleet.Fleet
 	Commands *command.Store
+	// Decommissioner serves DELETE /api/v1/devices/{sn} (alert.Decommissioner).
+	Decommissioner Decommissioner
 	// DB is the database the operator routes read; Redis is pinged by /readyz.
 	DB    *gorm.DB
 	Redis redis.UniversalClient
@@ -100,8 +102,8 @@ func (o Options) withDefaults() (Options, error) {
 		o.Location = time.UTC
 	}
 	switch {
-	case o.Enqueuer == nil || o.Fleet == nil || o.Commands == nil || o.DB == nil || o.Redis == nil || o.Monitoring == nil:
-		return o, errors.New("api: the enqueuer, fleet, commands, database, Redis and monitoring are all required")
+	case o.Enqueuer == nil || o.Fleet == nil || o.Commands == nil || o.Decommissioner == nil || o.DB == nil || o.Redis == nil || o.Monitoring == nil:
+		return o, errors.New("api: the enqueuer, fleet, commands, decommissioner, database, Redis and monitoring are all required")
 	case o.OperatorToken == "":
 		return o, errors.New("api: no operator token")
 	case o.LogDir == "":

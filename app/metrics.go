@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,13 +28,15 @@ import (
 // which would be stuck at 0 in a process that serves no API.
 func roleMetrics(r role) (*prometheus.Registry, error) {
 	if r.api() {
+		cs := alert.DecommissionCollectors() // the API decommissions devices too
 		if r.worker() {
-			for _, c := range workerCollectors() {
-				// Run may run more than once in a test process; the collectors are the same.
-				var already prometheus.AlreadyRegisteredError
-				if err := prometheus.Register(c); err != nil && !errors.As(err, &already) {
-					return nil, fmt.Errorf("register worker metrics: %w", err)
-				}
+			cs = workerCollectors()
+		}
+		for _, c := range cs {
+			// Run may run more than once in a test process; the collectors are the same.
+			var already prometheus.AlreadyRegisteredError
+			if err := prometheus.Register(c); err != nil && !errors.As(err, &already) {
+				return nil, fmt.Errorf("register worker metrics: %w", err)
 			}
 		}
 		return nil, nil
@@ -61,9 +64,9 @@ func registererOf(reg *prometheus.Registry) prometheus.Registerer {
 }
 
 // workerCollectors are the metrics of what runs in a worker process: the batch writer,
-// the notifier and the periodic jobs' stale-tick skipping.
+// the notifier, the periodic jobs' stale-tick skipping and the sweep's decommissions.
 func workerCollectors() []prometheus.Collector {
-	return append(append(worker.Collectors(), alert.Collectors()...), scheduler.Collectors()...)
+	return slices.Concat(worker.Collectors(), scheduler.Collectors(), alert.Collectors(), alert.DecommissionCollectors())
 }
 
 // queueNames are the asynq queues monitor uses under cfg, all of which the queue metrics

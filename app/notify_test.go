@@ -82,7 +82,7 @@ func TestWorkerRepeatsWithConfiguredInterval(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	if err := model.Migrate(p.db); err != nil {
+	if err := model.Migrate(p.db, model.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	key, last := model.AlertOffline+":STILLDOWN", time.Now().Add(-2*time.Hour)

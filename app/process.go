@@ -53,6 +53,8 @@ type process struct {
 	db       *gorm.DB // nil for the scheduler
 	fleet    *fleet.Fleet
 	commands *command.Store
+	// decommissioner serves the API's DELETE of a device and the sweep's MONITOR_FORGET_AFTER.
+	decommissioner *alert.Decommissioner
 
 	api       *api.Server
 	worker    *asynq.Server
@@ -102,7 +104,7 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		// migrate` made, and refuse a missing, older or newer one rather than
 		// acknowledging reports that no table can take.
 		if r == roleAll {
-			if err := model.Migrate(p.db); err != nil {
+			if err := model.Migrate(p.db, model.MigrateOptions{HistoryDays: cfg.RetentionDays}); err != nil {
 				return p, err
 			}
 		} else if err := model.CheckSchema(p.db); err != nil {
@@ -113,6 +115,9 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		// get no retry from it either; their tasks retry instead.
 		p.fleet = fleet.New(p.redis.Pipelined, cfg.IngestQueues)
 		if p.commands, err = command.New(p.db, p.fleet, command.Options{TTL: cfg.CommandTTL, Logger: log}); err != nil {
+			return p, err
+		}
+		if p.decommissioner, err = alert.NewDecommissioner(p.db, p.fleet, alert.DecommissionOptions{Commands: p.commands, Logger: log}); err != nil {
 			return p, err
 		}
 	}
@@ -168,25 +173,26 @@ func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("MONITOR_TIMEZONE: %w", err)
 	}
 	opt := api.Options{
-		Logger:        log,
-		Enqueuer:      asynq.NewClientFromRedisClient(p.redis.Pipelined),
-		Ingest:        ingest(cfg),
-		Fleet:         p.fleet,
-		Commands:      p.commands,
-		DB:            p.db,
-		Redis:         p.redis.Client,
-		Monitoring:    monitoring,
-		OperatorToken: cfg.OperatorToken,
-		ReadOnlyToken: cfg.ReadOnlyToken,
-		DeviceKeys:    keys,
-		DeviceRate:    cfg.DeviceRate,
-		DeviceBurst:   cfg.DeviceBurst,
-		MaxBodyBytes:  cfg.MaxBodyBytes,
-		LogMaxBytes:   cfg.LogMaxBytes,
-		LogDir:        cfg.LogDir,
-		OfflineAfter:  cfg.OfflineAfter,
-		Location:      loc,
-		Tracer:        p.tracer,
+		Logger:         log,
+		Enqueuer:       asynq.NewClientFromRedisClient(p.redis.Pipelined),
+		Ingest:         ingest(cfg),
+		Fleet:          p.fleet,
+		Commands:       p.commands,
+		Decommissioner: p.decommissioner,
+		DB:             p.db,
+		Redis:          p.redis.Client,
+		Monitoring:     monitoring,
+		OperatorToken:  cfg.OperatorToken,
+		ReadOnlyToken:  cfg.ReadOnlyToken,
+		DeviceKeys:     keys,
+		DeviceRate:     cfg.DeviceRate,
+		DeviceBurst:    cfg.DeviceBurst,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		LogMaxBytes:    cfg.LogMaxBytes,
+		LogDir:         cfg.LogDir,
+		OfflineAfter:   cfg.OfflineAfter,
+		Location:       loc,
+		Tracer:         p.tracer,
 	}
 	if monitoringRO != nil {
 		opt.MonitoringReadOnly = monitoringRO
@@ -220,7 +226,9 @@ func (p *process) buildWorker(ctx context.Context, cfg *config.Config, log *slog
 	}
 	// On the process's go-redis client rather than a pool of its own; p.redis closes it.
 	enqueuer := asynq.NewClientFromRedisClient(p.redis.Client)
-	sweeper, err := alert.NewSweeper(p.db, p.fleet, enqueuer, sweepOptions(cfg, log))
+	sweepOpt := sweepOptions(cfg, log)
+	sweepOpt.Decommissioner = p.decommissioner
+	sweeper, err := alert.NewSweeper(p.db, p.fleet, enqueuer, sweepOpt)
 	if err != nil {
 		return err
 	}
@@ -299,7 +307,8 @@ func leftoverIngestQueues(ctx context.Context, opt asynq.RedisConnOpt, n int) (o
 func sweepOptions(cfg *config.Config, log *slog.Logger) alert.Options {
 	return alert.Options{
 		OfflineAfter: cfg.OfflineAfter, UnsentThreshold: cfg.UnsentThreshold, Notify: cfg.AlertWebhookURL != "",
-		RepeatEvery: cfg.AlertRepeatEvery, GroupWait: cfg.AlertGroupWait, GroupInterval: cfg.AlertGroupInterval, Logger: log,
+		RepeatEvery: cfg.AlertRepeatEvery, GroupWait: cfg.AlertGroupWait, GroupInterval: cfg.AlertGroupInterval,
+		ForgetAfter: cfg.ForgetAfter, Logger: log,
 	}
 }
 

@@ -148,6 +148,6 @@ func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	err = model.Migrate(db)
+	err = model.Migrate(db, model.MigrateOptions{HistoryDays: cfg.RetentionDays})
 	return errors.Join(err, backend.CloseDatabase(db))
 }

@@ -72,8 +72,11 @@ type Config struct {
 	// BatchRetryFor is how long a failing batch keeps being retried before it is archived.
 	BatchRetryFor time.Duration `yaml:"batch_retry_for"`
 
-	OfflineAfter    time.Duration `yaml:"offline_after"`
-	SweepEvery      string        `yaml:"sweep_every"`
+	OfflineAfter time.Duration `yaml:"offline_after"`
+	SweepEvery   string        `yaml:"sweep_every"`
+	// ForgetAfter is how long a device may stay silent before the sweep decommissions
+	// it; 0 never does.
+	ForgetAfter     time.Duration `yaml:"forget_after"`
 	Timezone        string        `yaml:"timezone"`
 	AlertWebhookURL string        `yaml:"alert_webhook_url"`
 	// AlertWebhookSecret, when set, signs each webhook POST (X-Monitor-Signature).
@@ -134,13 +137,6 @@ var testSwitches = []string{
 	"MONITOR_SCREENSHOT_DIR", "MONITOR_BENCH_EMBEDDED",
 }
 
-// notBuilt are the variables the contract names for work this version has not built
-// yet. Those that say where data lives are refused, so a deployment is never silently
-// pointed at the wrong Redis; the others are ignored with a warning.
-var notBuilt = map[string]bool{
-	"MONITOR_FORGET_AFTER": false,
-}
-
 // EnvWarnings returns one warning for every MONITOR_ variable in environ that this
 // version does not read: a typo such as MONITOR_REDIS_ADR would otherwise leave
 // monitor quietly on its defaults. The test switches are known and never warned about.
@@ -157,13 +153,7 @@ func EnvWarnings(environ []string) []string {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {
 		case !strings.HasPrefix(name, EnvPrefix) || known[name]:
-		case notBuilt[name]:
-			// Load refuses it.
 		default:
-			if _, planned := notBuilt[name]; planned {
-				warnings = append(warnings, name+" is in the contract but not built in this version; it is ignored")
-				continue
-			}
 			warnings = append(warnings, name+" is not a monitor setting and is ignored"+suggest(name))
 		}
 	}
@@ -242,12 +232,6 @@ func Load(path string, environ []string) (*Config, error) {
 	case explicit || !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("config file: %w", err)
 	}
-	for _, kv := range environ {
-		// Empty is the contract's default (no Cluster, no Sentinel): only a value is refused.
-		if name, value, _ := strings.Cut(kv, "="); notBuilt[name] && strings.TrimSpace(value) != "" {
-			return nil, &KeyError{Key: name, Msg: "is not supported by this version yet"}
-		}
-	}
 	if err := c.applyEnv(environ, set); err != nil {
 		return nil, err
 	}
@@ -288,6 +272,7 @@ func (c *Config) fillDefaults(set map[string]bool) {
 	unsetOr(set, "batch_retry_for", &c.BatchRetryFor, 2*time.Hour)
 	unsetOr(set, "offline_after", &c.OfflineAfter, 30*time.Minute)
 	c.SweepEvery = cmp.Or(c.SweepEvery, "1m")
+	unsetOr(set, "forget_after", &c.ForgetAfter, 720*time.Hour)
 	unsetOr(set, "alert_group_wait", &c.AlertGroupWait, 30*time.Second)
 	unsetOr(set, "alert_group_interval", &c.AlertGroupInterval, 5*time.Minute)
 	c.Timezone = cmp.Or(c.Timezone, "Local")
@@ -474,6 +459,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OfflineAfter < time.Minute {
 		return bad("offline_after", "%v is below 1m", c.OfflineAfter)
+	}
+	if c.ForgetAfter != 0 && c.ForgetAfter < c.OfflineAfter {
+		return bad("forget_after", "%v is below offline_after %v (0 never forgets)", c.ForgetAfter, c.OfflineAfter)
 	}
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
 		return bad("timezone", "%q is not a known time zone", c.Timezone)

@@ -16,13 +16,12 @@ func TestEnvWarningsNameUnknownVariables(t *testing.T) {
 		"MONITOR_REDIS_ADR=127.0.0.1:6379", // a typo
 		"MONITOR_REDIS_ADDR=127.0.0.1:6379",
 		"MONITOR_TEST_REAL=1",
-		"MONITOR_FORGET_AFTER=1h", // in the contract, not built yet
+		"MONITOR_FORGET_AFTER=1h",
 		"MONITOR_WHATEVER=1",
 		"PATH=/usr/bin",
 		"NOEQUALS",
 	})
 	want := []string{
-		"MONITOR_FORGET_AFTER is in the contract but not built in this version; it is ignored",
 		"MONITOR_REDIS_ADR is not a monitor setting and is ignored (did you mean MONITOR_REDIS_ADDR?)",
 		"MONITOR_WHATEVER is not a monitor setting and is ignored",
 	}

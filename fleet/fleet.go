@@ -47,6 +47,16 @@ type Shard struct {
 	// IntakeBucket), value the reports accepted in that bucket. The sweep reads it to
 	// tell silence while intake worked from time when intake was down, and prunes it.
 	Intake string
+	// Offline is the set of devices of this shard whose offline alert fires. The accept
+	// script moves a device that reports to Returned, so the sweep never scans the firing
+	// alerts to find the devices that came back.
+	Offline string
+	// Returned is the set of devices whose offline alert fires that reported since.
+	Returned string
+	// Held is a sorted set, like LastSeen, of the devices past the last sweep's cutoff
+	// that raised no alert yet (held back while intake was down, or not yet in the
+	// database), which the next sweep looks at again.
+	Held string
 }
 
 // NewShard returns shard i of n: the keys under the hash tag of ingest queue i of n.
@@ -57,6 +67,7 @@ func NewShard(i, n int) Shard {
 		Index: i, Queue: queue, LastSeen: p + "lastseen", Seeded: p + "lastseen:seeded", Open: p + "cmd:open",
 		Deliveries: p + "cmd:deliveries", FirstDelivery: p + "cmd:firstdelivery",
 		Tenant: p + "tenant", TenantSeeded: p + "tenant:seeded", Intake: p + "intake",
+		Offline: p + "offline", Returned: p + "offline:returned", Held: p + "sweep:held",
 	}
 }
 
@@ -119,13 +130,18 @@ func byShard[T any](f *Fleet, items []T, sn func(T) string) map[int][]T {
 // acceptScript records one accepted report and returns the device's open command id,
 // or nil. It also binds sn to the report's tenant when sn has no tenant yet (with device
 // auth off nothing checked the binding before, and this keeps it following the first
-// tenant anyway), and counts the report in its intake bucket. KEYS (one shard): lastseen,
-// open, deliveries, firstdelivery, tenant, intake. ARGV: sn, accepted micros, tenant,
-// intake bucket (computed by the caller, so the script does no arithmetic per report).
+// tenant anyway), counts the report in its intake bucket, and moves a device whose
+// offline alert fires to the returned set, for the sweep to resolve. KEYS (one shard):
+// lastseen, open, deliveries, firstdelivery, tenant, intake, offline, returned. ARGV: sn,
+// accepted micros, tenant, intake bucket (computed by the caller, so the script does no
+// arithmetic per report).
 var acceptScript = redis.NewScript(`
 redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
 redis.call('HSETNX', KEYS[5], ARGV[1], ARGV[3])
 redis.call('HINCRBY', KEYS[6], ARGV[4], 1)
+if redis.call('SREM', KEYS[7], ARGV[1]) == 1 then
+  redis.call('SADD', KEYS[8], ARGV[1])
+end
 local id = redis.call('HGET', KEYS[2], ARGV[1])
 if id then
   redis.call('HINCRBY', KEYS[3], id, 1)
@@ -140,7 +156,7 @@ return id
 func (f *Fleet) Accept(ctx context.Context, sn string, tenant uint32, at time.Time) (uint64, error) {
 	sh := f.ShardOf(sn)
 	bucket := strconv.FormatInt(at.UnixMicro()/IntakeBucket.Microseconds(), 10)
-	keys := []string{sh.LastSeen, sh.Open, sh.Deliveries, sh.FirstDelivery, sh.Tenant, sh.Intake}
+	keys := []string{sh.LastSeen, sh.Open, sh.Deliveries, sh.FirstDelivery, sh.Tenant, sh.Intake, sh.Offline, sh.Returned}
 	v, err := acceptScript.Run(ctx, f.rdb, keys, sn, at.UnixMicro(), tenant, bucket).Text()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
@@ -372,11 +388,37 @@ func (f *Fleet) SilentSince(ctx context.Context, cutoff time.Time) ([]Seen, erro
 		if err != nil {
 			return fmt.Errorf("read silent devices: %w", err)
 		}
-		for _, z := range zs {
-			if sn, ok := z.Member.(string); ok && f.owns(sh, sn) {
-				out = append(out, Seen{SN: sn, At: time.UnixMicro(int64(z.Score)).UTC()})
-			}
+		out = append(out, f.seenOf(sh, zs)...)
+		return nil
+	})
+	return out, err
+}
+
+// seenOf returns the members of a last-seen range of sh with their times, leaving out
+// entries that belong in another shard.
+func (f *Fleet) seenOf(sh Shard, zs []redis.Z) []Seen {
+	out := make([]Seen, 0, len(zs))
+	for _, z := range zs {
+		if sn, ok := z.Member.(string); ok && f.owns(sh, sn) {
+			out = append(out, Seen{SN: sn, At: time.UnixMicro(int64(z.Score)).UTC()})
 		}
+	}
+	return out
+}
+
+// SilentBetween returns the devices whose newest report was accepted after from and at
+// or before to, from every shard: those that crossed a silence threshold between two
+// sweeps.
+func (f *Fleet) SilentBetween(ctx context.Context, from, to time.Time) ([]Seen, error) {
+	var out []Seen
+	err := f.EachShard(func(sh Shard) error {
+		zs, err := f.rdb.ZRangeByScoreWithScores(ctx, sh.LastSeen, &redis.ZRangeBy{
+			Min: "(" + strconv.FormatInt(from.UnixMicro(), 10), Max: strconv.FormatInt(to.UnixMicro(), 10),
+		}).Result()
+		if err != nil {
+			return fmt.Errorf("read newly silent devices: %w", err)
+		}
+		out = append(out, f.seenOf(sh, zs)...)
 		return nil
 	})
 	return out, err

@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,4 +232,67 @@ func TestFleetOnRedisCluster(t *testing.T) {
 	if again, err := fl.TakeDeliveries(ctx); err != nil || len(again) != 60 || again[559].Count != 1 {
 		t.Fatalf("restored deliveries: %d, %+v, %v", len(again), again[559], err)
 	}
+
+	// The offline sweep's state, spread over the shards like the devices.
+	cutoff := t0.Add(29 * time.Second) // sns[0:30] silent since then
+	if n, err := fl.CountSilent(ctx, cutoff); err != nil || n != 30 {
+		t.Fatalf("count silent: %d, %v; want 30", n, err)
+	}
+	if between, err := fl.SilentBetween(ctx, t0.Add(9*time.Second), cutoff); err != nil || len(between) != 20 {
+		t.Fatalf("silent between: %d, %v; want 20", len(between), err)
+	}
+	longest, err := fl.SilentLongest(ctx, cutoff, 5)
+	must(err)
+	if got := snsOf(longest); !slices.Equal(got, sns[:5]) {
+		t.Fatalf("longest silent: %v, want %v", got, sns[:5])
+	}
+	must(fl.SetOffline(ctx, sns[:30], cutoff))
+	must(fl.SaveSweepState(ctx, fleet.SweepState{Cutoff: cutoff, Held: seen[30:40]}))
+	st, err := fl.SweepState(ctx)
+	must(err)
+	if got := snsOf(st.Held); !st.Cutoff.Equal(cutoff) || !sameSet(got, sns[30:40]) {
+		t.Fatalf("sweep state: cutoff %v, held %v", st.Cutoff, got)
+	}
+	for _, sn := range sns[:4] {
+		_, err := fl.Accept(ctx, sn, 4, t0.Add(time.Hour))
+		must(err)
+	}
+	returned, err := fl.Returned(ctx)
+	must(err)
+	if !sameSet(returned, sns[:4]) {
+		t.Fatalf("returned: %v, want %v", returned, sns[:4])
+	}
+	must(fl.ClearReturned(ctx, returned))
+	if returned, err = fl.Returned(ctx); err != nil || len(returned) != 0 {
+		t.Fatalf("returned after clearing: %v, %v", returned, err)
+	}
+	for _, sn := range []string{sns[10], sns[35]} {
+		if had, err := fl.Forget(ctx, sn); err != nil || !had {
+			t.Fatalf("forget %s: %v, %v", sn, had, err)
+		}
+		if _, ok, err := fl.Tenant(ctx, sn); err != nil || ok {
+			t.Fatalf("forgotten %s still bound: %v", sn, err)
+		}
+	}
+	if st, err = fl.SweepState(ctx); err != nil || len(st.Held) != 9 {
+		t.Fatalf("held after forgetting one: %d, %v", len(st.Held), err)
+	}
+	if n, err := fl.CountSilent(ctx, cutoff); err != nil || n != 25 {
+		t.Fatalf("count silent after four reported and one was forgotten: %d, %v; want 25", n, err)
+	}
+}
+
+func snsOf(seen []fleet.Seen) []string {
+	out := make([]string, len(seen))
+	for i, s := range seen {
+		out[i] = s.SN
+	}
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/goleak"
 
+	"monitor/alert"
 	"monitor/api"
 	"monitor/command"
 	monitorfleet "monitor/fleet"
@@ -304,7 +305,11 @@ func TestEndToEndAgainstMonitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiSrv, err := api.New(api.Options{Logger: log, Enqueuer: enqueuer, Fleet: fl, Commands: cmds, DB: db.DB, Redis: rds.Client,
+	dec, err := alert.NewDecommissioner(db.DB, fl, alert.DecommissionOptions{Commands: cmds, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiSrv, err := api.New(api.Options{Logger: log, Enqueuer: enqueuer, Fleet: fl, Commands: cmds, Decommissioner: dec, DB: db.DB, Redis: rds.Client,
 		Monitoring: http.NotFoundHandler(), OperatorToken: "simulate-test-operator-token", LogDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

@@ -289,7 +289,7 @@ func embeddedDB(t *testing.T) *gorm.DB {
 			t.Errorf("close sqlite: %v", err)
 		}
 	})
-	if err := model.Migrate(db); err != nil {
+	if err := model.Migrate(db, model.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return db
