@@ -4,7 +4,7 @@ GO        ?= go
 BIN       := bin/monitor
 PKGS      := ./...
 
-.PHONY: run build test vet fmt bench fuzz fuzz-run clean chaos
+.PHONY: run build test vet fmt bench bench-cluster fuzz fuzz-run clean chaos
 
 run: build
 	./$(BIN) all
@@ -51,3 +51,7 @@ chaos:
 # Load test against the real Redis and MariaDB (see bench/run.sh); writes BENCHMARKS.md.
 bench:
 	./bench/run.sh
+
+# The same burst on one Redis and on a local 3-master Redis Cluster, side by side (bench/cluster.sh).
+bench-cluster:
+	./bench/cluster.sh

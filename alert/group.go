@@ -23,11 +23,14 @@ import (
 // or two when it takes longer than GroupWait. Pending notices live on Redis: a Redis
 // that loses its data loses them (the alerts stay stored), and a sweep that fails
 // between enqueueing and recording may send a notice twice.
+//
+// Both keys carry the hash tag {alert}, so savePending's transaction touches one slot of
+// a Redis Cluster.
 const (
 	// keyPending maps a group's id to its pendingGroup (JSON).
-	keyPending = "monitor:alert:pending"
+	keyPending = "monitor:{alert}:pending"
 	// keySent maps a group's id to when its last notice was enqueued (Unix micros).
-	keySent = "monitor:alert:sent"
+	keySent = "monitor:{alert}:sent"
 )
 
 type groupID struct {
@@ -59,7 +62,7 @@ func (s *Sweeper) notify(ctx context.Context, firing, resolved []model.Alert, no
 		var g pendingGroup
 		if err := json.Unmarshal([]byte(v), &g); err != nil {
 			// Not written by this code: it can never be sent, so it must not stay forever.
-			s.log.Error("drop unreadable pending notice", "group", k, "err", err)
+			s.log.ErrorContext(ctx, "drop unreadable pending notice", "group", k, "err", err)
 			if err := rdb.HDel(ctx, keyPending, k).Err(); err != nil {
 				return 0, fmt.Errorf("drop unreadable pending notice %s: %w", k, err)
 			}
@@ -77,7 +80,7 @@ func (s *Sweeper) notify(ctx context.Context, firing, resolved []model.Alert, no
 			groups[k] = g
 		}
 		e := AlertEntry{ID: a.Fingerprint(), Seq: a.ID, Status: a.State, Kind: a.Kind, SN: a.SN, Tenant: a.Tenant,
-			City: a.City, StartsAt: a.StartsAt, EndsAt: a.EndsAt, Value: a.Value}
+			City: a.City, StartsAt: a.StartsAt, EndsAt: a.EndsAt, Value: a.Value, Decommissioned: a.Decommissioned}
 		if i := slices.IndexFunc(g.Alerts, func(p AlertEntry) bool { return p.ID == e.ID }); i >= 0 {
 			g.Alerts[i] = e // a repeat of a notice still pending: one entry, the newest value
 		} else {

@@ -65,7 +65,7 @@ func TestStaggeredSilencesOfOneDepotAreOneOrTwoNotices(t *testing.T) {
 func TestUnreadablePendingNoticeIsDropped(t *testing.T) {
 	e := newEnv(t, alert.Options{OfflineAfter: time.Minute, Notify: true})
 	ctx := context.Background()
-	const key = "monitor:alert:pending" // the pending notices' hash
+	const key = "monitor:{alert}:pending" // the pending notices' hash
 	if err := e.rdb.Client.HSet(ctx, key, "garbage-group", "{not json").Err(); err != nil {
 		t.Fatal(err)
 	}

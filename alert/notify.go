@@ -6,12 +6,14 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // SignatureHeader carries, when a secret is configured, "sha256=" and the hex
@@ -65,6 +67,46 @@ func sign(secret, body []byte) string {
 // 408 or 429 is returned for a retry with backoff; any other 4xx means the receiver
 // refuses this body and is not retried. asynq archives the task after the last retry.
 func (n *Notifier) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	err := n.post(ctx, t)
+	countNotification(ctx, err)
+	return err
+}
+
+// The notifier's metrics; the process that runs workers registers Collectors.
+var notifications = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "monitor_notifications_total",
+	Help: "Webhook notification attempts by result: sent, failed (to be retried) or archived (failed for the last time).",
+}, []string{"result"})
+
+func init() {
+	for _, r := range []string{"sent", "failed", "archived"} {
+		notifications.WithLabelValues(r) // shown at 0 before the first notification
+	}
+}
+
+// Collectors are the alert package's metrics.
+func Collectors() []prometheus.Collector { return []prometheus.Collector{notifications} }
+
+// countNotification counts one attempt by its outcome: an error that asynq will not
+// retry, or the last retry's, archives the notification.
+func countNotification(ctx context.Context, err error) {
+	switch {
+	case err == nil:
+		notifications.WithLabelValues("sent").Inc()
+	case errors.Is(err, asynq.SkipRetry):
+		notifications.WithLabelValues("archived").Inc()
+	default:
+		retried, _ := asynq.GetRetryCount(ctx)
+		limit, ok := asynq.GetMaxRetry(ctx)
+		if ok && retried >= limit {
+			notifications.WithLabelValues("archived").Inc()
+		} else {
+			notifications.WithLabelValues("failed").Inc()
+		}
+	}
+}
+
+func (n *Notifier) post(ctx context.Context, t *asynq.Task) error {
 	if n.url == "" {
 		return fmt.Errorf("no MONITOR_ALERT_WEBHOOK_URL on this worker: %w", asynq.SkipRetry)
 	}

@@ -87,7 +87,7 @@ func TestNoticeSurvivesAFailureAfterTheAlertIsStored(t *testing.T) {
 	e := newEnv(t, alert.Options{Notify: true})
 	goneOffline(t, e, "LOST2")
 	ctx := context.Background()
-	if err := e.rdb.Client.Set(ctx, "monitor:alert:pending", "not a hash", 0).Err(); err != nil {
+	if err := e.rdb.Client.Set(ctx, "monitor:{alert}:pending", "not a hash", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.sw.Sweep(ctx); err == nil {
@@ -103,7 +103,7 @@ func TestNoticeSurvivesAFailureAfterTheAlertIsStored(t *testing.T) {
 	if waiting != 1 {
 		t.Fatalf("%d notices in the outbox, want LOST2's firing notice", waiting)
 	}
-	if err := e.rdb.Client.Del(ctx, "monitor:alert:pending").Err(); err != nil {
+	if err := e.rdb.Client.Del(ctx, "monitor:{alert}:pending").Err(); err != nil {
 		t.Fatal(err)
 	}
 	e.now = e.now.Add(time.Minute)

@@ -58,6 +58,10 @@ type Options struct {
 	// GroupInterval is MONITOR_ALERT_GROUP_INTERVAL: a group sends at most one notice per
 	// interval; alerts arriving meanwhile wait for the next.
 	GroupInterval time.Duration
+	// ForgetAfter is MONITOR_FORGET_AFTER: a device silent this long is decommissioned by
+	// Decommissioner (required then). 0 never forgets.
+	ForgetAfter    time.Duration
+	Decommissioner *Decommissioner
 	// Logger receives what each sweep did; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests move it.
@@ -91,6 +95,12 @@ func NewSweeper(db *gorm.DB, fl *fleet.Fleet, enqueuer *asynq.Client, opt Option
 	if opt.GroupWait < 0 || opt.GroupInterval < 0 {
 		return nil, fmt.Errorf("alert: group wait %v or group interval %v is negative", opt.GroupWait, opt.GroupInterval)
 	}
+	if opt.ForgetAfter < 0 || opt.ForgetAfter > 0 && opt.ForgetAfter < opt.OfflineAfter {
+		return nil, fmt.Errorf("alert: forget after %v is negative or below offline after %v", opt.ForgetAfter, opt.OfflineAfter)
+	}
+	if opt.ForgetAfter > 0 && opt.Decommissioner == nil {
+		return nil, errors.New("alert: forget after needs a decommissioner")
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -110,6 +120,8 @@ type Result struct {
 	Held string
 	// HeldDevices counts them.
 	HeldDevices int
+	// Forgotten counts the devices decommissioned for silence (Options.ForgetAfter).
+	Forgotten int
 }
 
 // ProcessTask is the asynq handler of task.TypeSweep.
@@ -126,12 +138,13 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	s.mu.Unlock()
 	switch {
 	case r.Held != "" && prev == "":
-		s.log.Warn("offline alerts held back", "reason", r.Held, "held", r.HeldDevices)
+		s.log.WarnContext(ctx, "offline alerts held back", "reason", r.Held, "held", r.HeldDevices)
 	case r.Held == "" && prev != "":
-		s.log.Info("offline alerts no longer held back")
+		s.log.InfoContext(ctx, "offline alerts no longer held back")
 	}
-	if r.Fired+r.Resolved+r.Repeated > 0 {
-		s.log.Info("sweep", "fired", r.Fired, "resolved", r.Resolved, "repeated", r.Repeated, "notifications", r.Notifications)
+	if r.Fired+r.Resolved+r.Repeated+r.Forgotten > 0 {
+		s.log.InfoContext(ctx, "sweep", "fired", r.Fired, "resolved", r.Resolved, "repeated", r.Repeated, "forgotten", r.Forgotten,
+			"notifications", r.Notifications)
 	}
 	return nil
 }
@@ -156,51 +169,17 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	iv := newIntakeView(counts, now.Add(-intakeHorizon(s.opt.OfflineAfter)), now, s.opt.OfflineAfter)
+	if res.Forgotten, err = s.forget(ctx, iv, now); err != nil {
+		return res, err
+	}
 	cutoff := now.Add(-s.opt.OfflineAfter)
-	silent, err := s.fleet.SilentSince(ctx, cutoff)
+	round, err := s.offline(ctx, iv, cutoff, !w.Seeded)
 	if err != nil {
 		return res, err
 	}
-	res.Silent = len(silent)
-
-	firing, err := s.firing(ctx, model.AlertOffline)
-	if err != nil {
-		return res, err
-	}
-	var resolved, fired []model.Alert
-	// Resolve the devices seen again since they went silent.
-	sns := make([]string, len(firing))
-	for i, a := range firing {
-		sns[i] = a.SN
-	}
-	seen, err := s.fleet.LastSeen(ctx, sns)
-	if err != nil {
-		return res, err
-	}
-	for i, a := range firing {
-		if seen[i].After(cutoff) {
-			resolved = append(resolved, a)
-		}
-	}
-	isFiring := make(map[string]bool, len(firing))
-	for _, a := range firing {
-		isFiring[a.SN] = true
-	}
-	var fresh []fleet.Seen
-	held := 0
-	for _, d := range silent {
-		switch {
-		case isFiring[d.SN]:
-		case iv.effective(d.At) < s.opt.OfflineAfter:
-			held++
-		default:
-			fresh = append(fresh, d)
-		}
-	}
-	if fired, err = s.offlineAlerts(ctx, fresh, now); err != nil {
-		return res, err
-	}
-	if held > 0 {
+	res.Silent = round.silent
+	fired, resolved := round.fired, round.resolved
+	if held := round.heldBack; held > 0 {
 		res.HeldDevices = held
 		res.Held = "intake was down or degraded during their silence"
 		switch {
@@ -224,9 +203,19 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 	if fired, err = s.store(ctx, fired, resolved, now); err != nil {
 		return res, err
 	}
+	if err := s.offlineDone(ctx, round, cutoff); err != nil {
+		return res, err
+	}
 	res.Fired, res.Resolved = len(fired), len(resolved)
+	// The alerts decommissions resolved (since the last sweep, and this one's own) get
+	// their resolved notices here, where the notice groups are kept.
+	dec, members, err := s.decommissioned(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Resolved += len(dec)
 	if !s.opt.Notify {
-		return res, nil
+		return res, s.doneDecommissioned(ctx, members)
 	}
 	// Read after store: the alerts resolved just now are no longer firing, and those
 	// fired just now were notified now.
@@ -240,7 +229,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	n, err := s.notify(ctx, slices.Concat(outFiring, repeats), outResolved, now)
+	n, err := s.notify(ctx, slices.Concat(outFiring, repeats), slices.Concat(outResolved, dec), now)
 	res.Notifications = n
 	if pendingSaved(err) {
 		if serr := s.sent(ctx, noticeIDs); serr != nil {
@@ -248,6 +237,9 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 		}
 	}
 	if err != nil {
+		return res, err
+	}
+	if err := s.doneDecommissioned(ctx, members); err != nil {
 		return res, err
 	}
 	if err := s.notified(ctx, repeats, now); err != nil {
@@ -316,16 +308,16 @@ func (s *Sweeper) seed(ctx context.Context, now time.Time, lastSeen, tenants boo
 		after = rows[len(rows)-1].SN
 	}
 	if tenants {
-		if err := s.fleet.SeedTenants(ctx, bound, now); err != nil {
+		if err := s.fleet.SeedTenants(ctx, bound); err != nil {
 			return err
 		}
-		s.log.Info("seeded device tenants from the database", "devices", len(bound))
+		s.log.InfoContext(ctx, "seeded device tenants from the database", "devices", len(bound))
 	}
 	if lastSeen {
-		if err := s.fleet.Seed(ctx, all, now); err != nil {
+		if err := s.fleet.Seed(ctx, all); err != nil {
 			return err
 		}
-		s.log.Info("seeded last-seen times from the database; new offline alerts wait one offline_after", "devices", len(all))
+		s.log.InfoContext(ctx, "seeded last-seen times from the database; new offline alerts wait one offline_after", "devices", len(all))
 	}
 	return nil
 }
@@ -356,43 +348,6 @@ func (s *Sweeper) firing(ctx context.Context, kind string) ([]model.Alert, error
 		return nil, fmt.Errorf("read firing %s alerts: %w", kind, err)
 	}
 	return as, nil
-}
-
-type place struct {
-	SN     string
-	Tenant uint32
-	City   string
-}
-
-// offlineAlerts builds the new offline alerts of devices silent since d.At, with their
-// tenant and city. A device the database does not know yet (its reports are still
-// queued) waits for a later sweep.
-func (s *Sweeper) offlineAlerts(ctx context.Context, silent []fleet.Seen, now time.Time) ([]model.Alert, error) {
-	out := make([]model.Alert, 0, len(silent))
-	for part := range slices.Chunk(silent, rowsPerStatement) {
-		sns := make([]string, len(part))
-		for i, d := range part {
-			sns[i] = d.SN
-		}
-		var places []place
-		if err := s.db.WithContext(ctx).Model(&model.Device{}).Select("sn, tenant, city").
-			Where("sn IN ?", sns).Scan(&places).Error; err != nil {
-			return nil, fmt.Errorf("read silent devices: %w", err)
-		}
-		at := make(map[string]place, len(places))
-		for _, p := range places {
-			at[p.SN] = p
-		}
-		for _, d := range part {
-			p, ok := at[d.SN]
-			if !ok {
-				continue
-			}
-			out = append(out, model.Alert{Kind: model.AlertOffline, SN: d.SN, Tenant: p.Tenant, City: p.City,
-				StartsAt: d.At.Add(s.opt.OfflineAfter).UTC().Truncate(time.Microsecond), Value: now.Sub(d.At).Seconds()})
-		}
-	}
-	return out, nil
 }
 
 // unsent returns the unsent-records alerts to fire and to resolve: a device fires when
@@ -553,6 +508,9 @@ type AlertEntry struct {
 	StartsAt time.Time  `json:"startsAt"`
 	EndsAt   *time.Time `json:"endsAt,omitempty"`
 	Value    float64    `json:"value"`
+	// Decommissioned is true on a resolved notice of an alert that resolved because its
+	// device was decommissioned, not because it recovered.
+	Decommissioned bool `json:"decommissioned,omitempty"`
 }
 
 // groupKey is the GroupKey of the notices of tenant and city.

@@ -34,13 +34,15 @@ type env struct {
 	fl       *fleet.Fleet
 	enqueuer *asynq.Client
 	sw       *alert.Sweeper
+	cmds     *command.Store
+	dec      *alert.Decommissioner
 	now      time.Time
 }
 
 func newEnv(t *testing.T, opt alert.Options) *env {
 	t.Helper()
 	e := &env{rdb: testenv.NewRedis(t), db: testenv.NewDB(t).DB}
-	e.fl = fleet.New(e.rdb.Client)
+	e.fl = fleet.New(e.rdb.Client, 1)
 	e.enqueuer = asynq.NewClient(e.rdb.Opt())
 	t.Cleanup(func() {
 		if err := e.enqueuer.Close(); err != nil {
@@ -53,6 +55,14 @@ func newEnv(t *testing.T, opt alert.Options) *env {
 	e.now = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	opt.Logger = testenv.Logger(t)
 	opt.Now = func() time.Time { return e.now }
+	var err error
+	if e.cmds, err = command.New(e.db, e.fl, command.Options{Logger: opt.Logger, Now: opt.Now}); err != nil {
+		t.Fatal(err)
+	}
+	if e.dec, err = alert.NewDecommissioner(e.db, e.fl, alert.DecommissionOptions{Commands: e.cmds, Logger: opt.Logger, Now: opt.Now}); err != nil {
+		t.Fatal(err)
+	}
+	opt.Decommissioner = e.dec
 	sw, err := alert.NewSweeper(e.db, e.fl, e.enqueuer, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +296,7 @@ func TestNoFalseOfflineWhileWorkersPaused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Options{Logger: testenv.Logger(t), Enqueuer: enqueuer, Fleet: e.fl, Commands: cmds, DB: e.db,
+	srv, err := api.New(api.Options{Logger: testenv.Logger(t), Enqueuer: enqueuer, Fleet: e.fl, Commands: cmds, Decommissioner: e.dec, DB: e.db,
 		Redis: e.rdb.Client, Monitoring: http.NotFoundHandler(), OperatorToken: "sweep-test-operator-token", LogDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

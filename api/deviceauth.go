@@ -85,14 +85,14 @@ func (s *Server) checkDeviceTenant(c echo.Context, r *model.Report) (undo func()
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), 2*time.Second)
 			defer cancel()
 			if err := s.opt.Fleet.Unbind(ctx, r.SN, r.Tenant); err != nil {
-				s.log.Error("a refused first report stays bound to its tenant", "sn", r.SN, "tenant", r.Tenant, "err", err)
+				s.log.ErrorContext(ctx, "a refused first report stays bound to its tenant", "sn", r.SN, "tenant", r.Tenant, "err", err)
 			}
 		}
 	}
 	if bound != r.Tenant {
 		tenantMismatches.Inc()
-		s.log.Warn("report refused: the device belongs to another tenant",
-			"sn", r.SN, "tenant", r.Tenant, "bound_tenant", bound, "remote", c.RealIP(), "request_id", requestID(c))
+		s.log.WarnContext(c.Request().Context(), "report refused: the device belongs to another tenant",
+			"sn", r.SN, "tenant", r.Tenant, "bound_tenant", bound, "remote", c.RealIP())
 		return undo, errorf(http.StatusUnauthorized, "tenant: device %s does not belong to tenant %d", r.SN, r.Tenant)
 	}
 	return undo, nil

@@ -143,18 +143,8 @@ func (s *Server) listReports(c echo.Context) error {
 		return err
 	}
 
-	q := s.opt.DB.WithContext(c.Request().Context()).Model(&model.Status{}).Where("sn = ?", d.SN)
-	if rq.hasFrom {
-		q = q.Where("accepted_at >= ?", rq.from)
-	}
-	if rq.hasTo {
-		q = q.Where("accepted_at < ?", rq.to)
-	}
-	if rq.before != 0 {
-		q = q.Where("id < ?", rq.before)
-	}
 	var rows []model.Status
-	if err := q.Order("id DESC").Limit(rq.limit + 1).Find(&rows).Error; err != nil {
+	if err := reportsQuery(s.opt.DB.WithContext(c.Request().Context()), d.SN, rq).Find(&rows).Error; err != nil {
 		return dbError("list reports", err)
 	}
 	out := reportList{Items: make([]historyJSON, 0, min(len(rows), rq.limit))}
@@ -166,6 +156,29 @@ func (s *Server) listReports(c echo.Context) error {
 		out.Items = append(out.Items, newHistoryJSON(&rows[i]))
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// ndateSlack is how far a report's own date (ndate, the terminal's local date) may be
+// from the UTC date the API accepted it on and still be found by a from/to query: a day
+// covers every time zone and a terminal clock a few hours off.
+const ndateSlack = 24 * time.Hour
+
+// reportsQuery is the query of one page of sn's history. from and to bound the accepted
+// time and, with ndateSlack to spare, ndate, so MySQL reads only the partitions of the
+// days asked for (tb_status is partitioned on ndate). A report whose clock was more than
+// a day off when it was accepted shows only in listings without from and to.
+func reportsQuery(db *gorm.DB, sn string, rq reportQuery) *gorm.DB {
+	q := db.Model(&model.Status{}).Where("sn = ?", sn)
+	if rq.hasFrom {
+		q = q.Where("accepted_at >= ? AND ndate >= ?", rq.from, rq.from.UTC().Add(-ndateSlack).Format(time.DateOnly))
+	}
+	if rq.hasTo {
+		q = q.Where("accepted_at < ? AND ndate <= ?", rq.to, rq.to.UTC().Add(ndateSlack).Format(time.DateOnly))
+	}
+	if rq.before != 0 {
+		q = q.Where("id < ?", rq.before)
+	}
+	return q.Order("id DESC").Limit(rq.limit + 1)
 }
 
 func newDeviceJSON(d *model.Device, cutoff time.Time) deviceJSON {
@@ -322,7 +335,7 @@ func (s *Server) moveDevice(c echo.Context) error {
 		if redisMoved {
 			// The commit failed after Redis moved: put Redis back to the database's tenant.
 			if rerr := s.opt.Fleet.SetTenant(context.WithoutCancel(ctx), sn, d.Tenant); rerr != nil {
-				s.log.Error("device move failed to commit and its tenant binding could not be restored; the next move or a re-seed fixes it",
+				s.log.ErrorContext(ctx, "device move failed to commit and its tenant binding could not be restored; the next move or a re-seed fixes it",
 					"sn", sn, "tenant", d.Tenant, "err", rerr)
 			}
 		}
@@ -332,7 +345,7 @@ func (s *Server) moveDevice(c echo.Context) error {
 		}
 		return dbError("move device", err)
 	}
-	s.log.Info("device moved to another tenant", "sn", sn, "from", d.Tenant, "to", *req.Tenant)
+	s.log.InfoContext(ctx, "device moved to another tenant", "sn", sn, "from", d.Tenant, "to", *req.Tenant)
 	d.Tenant = *req.Tenant
 	return c.JSON(http.StatusOK, newDeviceJSON(d, s.offlineCutoff()))
 }

@@ -65,8 +65,8 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		case errors.As(err, &apiErr):
 			body = errorBody{Code: apiErr.Status, Msg: apiErr.Msg}
 			if apiErr.Status >= 500 {
-				log.Error("request failed", "method", c.Request().Method, "path", c.Path(),
-					"status", apiErr.Status, "err", err, "request_id", requestID(c))
+				log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method, "path", c.Path(),
+					"status", apiErr.Status, "err", err)
 			}
 		case errors.As(err, &echoErr):
 			body = errorBody{Code: echoErr.Code, Msg: http.StatusText(echoErr.Code)}
@@ -74,8 +74,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 				body.Msg = m
 			}
 		default:
-			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err,
-				"request_id", requestID(c))
+			log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
 			body = errorBody{Code: http.StatusInternalServerError, Msg: "internal error"}
 		}
 		if c.Request().Method == http.MethodHead {
@@ -84,12 +83,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			err = c.JSON(body.Code, body)
 		}
 		if err != nil {
-			log.Debug("write error response", "err", err)
+			log.DebugContext(c.Request().Context(), "write error response", "err", err)
 		}
 	}
-}
-
-// requestID is the id the RequestID middleware put on the response.
-func requestID(c echo.Context) string {
-	return c.Response().Header().Get(echo.HeaderXRequestID)
 }

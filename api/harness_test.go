@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 	"gorm.io/gorm"
 
+	"monitor/alert"
 	"monitor/backend"
 	"monitor/command"
 	"monitor/fleet"
@@ -101,11 +102,16 @@ func prepareHarness(t testing.TB, mutate ...func(*Options)) (*harness, Options) 
 		opt.Enqueuer = asynq.NewClientFromRedisClient(rdb.Pipelined)
 	}
 	if opt.Fleet == nil {
-		opt.Fleet = fleet.New(rdb.Pipelined) // as app builds it
+		opt.Fleet = fleet.New(rdb.Pipelined, 1) // as app builds it
 	}
 	if opt.Commands == nil {
 		if opt.Commands, err = command.New(opt.DB, opt.Fleet, command.Options{Logger: opt.Logger}); err != nil {
 			t.Fatalf("command store: %v", err)
+		}
+	}
+	if opt.Decommissioner == nil {
+		if opt.Decommissioner, err = alert.NewDecommissioner(opt.DB, opt.Fleet, alert.DecommissionOptions{Commands: opt.Commands, Logger: opt.Logger}); err != nil {
+			t.Fatalf("decommissioner: %v", err)
 		}
 	}
 	if opt.Monitoring == nil {

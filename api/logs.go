@@ -62,7 +62,7 @@ func (s *Server) logUpload(c echo.Context) error {
 	deadline := time.Now().Add(logUploadTimeout)
 	for _, set := range []func(time.Time) error{rc.SetReadDeadline, rc.SetWriteDeadline} {
 		if err := set(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			s.log.Warn("extend log upload deadline", "err", err)
+			s.log.WarnContext(ctx, "extend log upload deadline", "err", err)
 		}
 	}
 
@@ -77,10 +77,10 @@ func (s *Server) logUpload(c echo.Context) error {
 	defer func() {
 		if !keep {
 			if err := tmp.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
-				s.log.Warn("close abandoned log upload", "err", err)
+				s.log.WarnContext(ctx, "close abandoned log upload", "err", err)
 			}
 			if err := os.Remove(tmp.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
-				s.log.Warn("remove abandoned log upload", "file", tmp.Name(), "err", err)
+				s.log.WarnContext(ctx, "remove abandoned log upload", "file", tmp.Name(), "err", err)
 			}
 		}
 	}()
@@ -88,7 +88,7 @@ func (s *Server) logUpload(c echo.Context) error {
 	// its deadline to now; the read then fails and the deferred func removes the file.
 	cut := func() {
 		if err := rc.SetReadDeadline(time.Now()); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			s.log.Warn("cut log upload", "err", err)
+			s.log.WarnContext(ctx, "cut log upload", "err", err)
 		}
 	}
 	defer context.AfterFunc(ctx, cut)()
@@ -128,7 +128,7 @@ func (s *Server) logUpload(c echo.Context) error {
 	lg := model.Log{Path: name, Size: n, SHA256: hex.EncodeToString(sum.Sum(nil))}
 	if err := s.opt.Commands.Complete(ctx, sn, id, &lg); err != nil {
 		if rerr := os.Remove(final); rerr != nil {
-			s.log.Warn("remove log file of a failed upload", "file", final, "err", rerr)
+			s.log.WarnContext(ctx, "remove log file of a failed upload", "file", final, "err", rerr)
 		}
 		return s.commandError(err, id)
 	}
@@ -191,7 +191,7 @@ func (s *Server) downloadLog(c echo.Context) error {
 	}
 	defer func() {
 		if err := f.Close(); err != nil {
-			s.log.Warn("close log file", "err", err)
+			s.log.WarnContext(c.Request().Context(), "close log file", "err", err)
 		}
 	}()
 	h := c.Response().Header()

@@ -177,7 +177,7 @@ func TestMoveWithRedisDownMovesNothing(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	h := newHarness(t, func(o *Options) { o.Fleet = fleet.New(dead) })
+	h := newHarness(t, func(o *Options) { o.Fleet = fleet.New(dead, 1) })
 	h.seedDevices(device("A", 0, "0371", "B503", time.Now()))
 	rec := h.do(http.MethodPatch, "/api/v1/devices/A", `{"tenant":7}`, bearer...)
 	wantError(t, rec, http.StatusServiceUnavailable, "not moved")

@@ -7,6 +7,7 @@ func (s *Server) operatorRoutes(g *echo.Group) {
 	g.GET("/devices", s.listDevices)
 	g.GET("/devices/:sn", s.getDevice)
 	g.PATCH("/devices/:sn", s.moveDevice)
+	g.DELETE("/devices/:sn", s.decommissionDevice)
 	g.GET("/devices/:sn/reports", s.listReports)
 	g.GET("/openapi.yaml", s.openAPI)
 	g.POST("/devices/:sn/commands", s.createCommand)

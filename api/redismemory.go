@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -107,14 +108,9 @@ func (m *RedisMemory) Stop() error {
 func (m *RedisMemory) read() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	info, err := m.client.Info(ctx, "memory").Result()
+	used, limit, err := m.usage(ctx)
 	if err != nil {
-		m.opt.Logger.Debug("redis memory: INFO failed", "err", err)
-		return
-	}
-	used, limit, err := parseMemoryInfo(info)
-	if err != nil {
-		m.opt.Logger.Warn("redis memory: unreadable INFO memory", "err", err)
+		m.opt.Logger.Debug("redis memory: INFO memory failed", "err", err)
 		return
 	}
 	m.used.Store(used)
@@ -128,6 +124,42 @@ func (m *RedisMemory) read() {
 			m.opt.Logger.Info("redis memory back under the shed share: accepting reports", "used_bytes", used, "maxmemory", limit)
 		}
 	}
+}
+
+// usage reads used_memory and maxmemory; on a cluster, those of the master with the
+// largest share of its maxmemory, since a full master refuses its slots' writes.
+func (m *RedisMemory) usage(ctx context.Context) (used, limit int64, err error) {
+	cluster, ok := m.client.(*redis.ClusterClient)
+	if !ok {
+		info, err := m.client.Info(ctx, "memory").Result()
+		if err != nil {
+			return 0, 0, err
+		}
+		return parseMemoryInfo(info)
+	}
+	var mu sync.Mutex
+	share := -1.0
+	err = cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		info, err := node.Info(ctx, "memory").Result()
+		if err != nil {
+			return err
+		}
+		u, l, err := parseMemoryInfo(info)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		s := 0.0 // no maxmemory: never full
+		if l > 0 {
+			s = float64(u) / float64(l)
+		}
+		if share < 0 || s > share {
+			used, limit, share = u, l, s
+		}
+		return nil
+	})
+	return used, limit, err
 }
 
 // parseMemoryInfo returns used_memory and maxmemory from the text of INFO memory.

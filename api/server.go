@@ -19,11 +19,18 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
 
 	"monitor/command"
 	"monitor/fleet"
+	"monitor/internal/logctx"
+	"monitor/internal/tracing"
 	"monitor/model"
+	"monitor/task"
 )
 
 // Server is the HTTP side of monitor.
@@ -41,13 +48,16 @@ type Server struct {
 type Options struct {
 	// Logger receives request errors; nil discards them.
 	Logger *slog.Logger
-	// Enqueuer enqueues each accepted report; required. IngestGroups is the number of
-	// aggregation groups reports are sharded over (default 16).
-	Enqueuer     *asynq.Client
-	IngestGroups int
+	// Enqueuer enqueues each accepted report; required. Ingest spreads reports over the
+	// ingest queues and their groups (default one queue of 16 groups); the Fleet must be
+	// sharded over the same queues.
+	Enqueuer *asynq.Client
+	Ingest   task.Ingest
 	// Fleet records last-seen times and finds open commands; Commands completes them.
 	Fleet    *fleet.Fleet
 	Commands *command.Store
+	// Decommissioner serves DELETE /api/v1/devices/{sn} (alert.Decommissioner).
+	Decommissioner Decommissioner
 	// DB is the database the operator routes read; Redis is pinged by /readyz.
 	DB    *gorm.DB
 	Redis redis.UniversalClient
@@ -74,13 +84,18 @@ type Options struct {
 	// (default 30m); Location is where a date-only query parameter starts its day (default UTC).
 	OfflineAfter time.Duration
 	Location     *time.Location
+	// Tracer, when set, traces each request and each report's enqueue; nil (tracing
+	// off) adds nothing to a request.
+	Tracer trace.Tracer
 }
 
 func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	o.IngestGroups = cmp.Or(o.IngestGroups, 16)
+	o.Logger = logctx.Wrap(o.Logger)
+	o.Ingest.Queues = cmp.Or(o.Ingest.Queues, 1)
+	o.Ingest.Groups = cmp.Or(o.Ingest.Groups, 16)
 	o.DeviceRate = cmp.Or(o.DeviceRate, 1)
 	o.DeviceBurst = cmp.Or(o.DeviceBurst, 10)
 	o.MaxBodyBytes = cmp.Or(o.MaxBodyBytes, 64<<10)
@@ -90,8 +105,8 @@ func (o Options) withDefaults() (Options, error) {
 		o.Location = time.UTC
 	}
 	switch {
-	case o.Enqueuer == nil || o.Fleet == nil || o.Commands == nil || o.DB == nil || o.Redis == nil || o.Monitoring == nil:
-		return o, errors.New("api: the enqueuer, fleet, commands, database, Redis and monitoring are all required")
+	case o.Enqueuer == nil || o.Fleet == nil || o.Commands == nil || o.Decommissioner == nil || o.DB == nil || o.Redis == nil || o.Monitoring == nil:
+		return o, errors.New("api: the enqueuer, fleet, commands, decommissioner, database, Redis and monitoring are all required")
 	case o.OperatorToken == "":
 		return o, errors.New("api: no operator token")
 	case o.LogDir == "":
@@ -102,8 +117,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("api: device rate %v and burst %d must be positive", o.DeviceRate, o.DeviceBurst)
 	case o.MaxBodyBytes < 1 || o.LogMaxBytes < 1:
 		return o, errors.New("api: body limits must be positive")
-	case o.IngestGroups < 1:
-		return o, fmt.Errorf("api: %d ingest groups", o.IngestGroups)
+	case o.Ingest.Groups < 1 || o.Ingest.Queues < 1 || o.Ingest.Queues > task.MaxIngestQueues:
+		return o, fmt.Errorf("api: %d ingest queues of %d groups", o.Ingest.Queues, o.Ingest.Groups)
 	}
 	return o, nil
 }
@@ -144,11 +159,20 @@ func (s *Server) routes() {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(s.log)
-	e.Use(middleware.RequestID())
+	// The request id goes into the request's context too, so every line logged with that
+	// context names it (logctx).
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+		RequestIDHandler: func(c echo.Context, id string) {
+			c.SetRequest(c.Request().WithContext(logctx.WithRequestID(c.Request().Context(), id)))
+		},
+	}))
+	if s.opt.Tracer != nil {
+		e.Use(s.traceRequests)
+	}
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableErrorHandler: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			s.log.Error("panic in handler", "path", c.Path(), "err", err, "stack", string(stack), "request_id", requestID(c))
+			s.log.ErrorContext(c.Request().Context(), "panic in handler", "path", c.Path(), "err", err, "stack", string(stack))
 			return err
 		},
 	}))
@@ -175,6 +199,31 @@ func (s *Server) routes() {
 	e.GET("/fleet", s.fleetPage, s.operatorAuth(true))
 
 	s.operatorRoutes(e.Group("/api/v1", s.operatorAuth(false)))
+}
+
+// traceRequests runs each request in a server span, a child of the caller's trace
+// context when the request carries one (traceparent).
+func (s *Server) traceRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		ctx := tracing.FromHeaders(req.Context(), propagation.HeaderCarrier(req.Header))
+		ctx, span := s.opt.Tracer.Start(ctx, req.Method+" "+c.Path(), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("http.route", c.Path()),
+				attribute.String("monitor.request_id", logctx.RequestID(ctx))))
+		defer span.End()
+		c.SetRequest(req.WithContext(ctx))
+		err := next(c)
+		status := c.Response().Status
+		var apiErr *Error
+		if errors.As(err, &apiErr) {
+			status = apiErr.Status
+		}
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+		if err != nil && status >= 500 {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		return err
+	}
 }
 
 // monitoring serves asynqmon, read-only for the read-only token.
@@ -258,7 +307,7 @@ func (s *Server) readyz(c echo.Context) error {
 	if err := s.opt.Redis.Ping(ctx).Err(); err != nil {
 		checks["redis"] = "unreachable"
 		ready = false
-		s.log.Warn("readiness: redis", "err", err)
+		s.log.WarnContext(ctx, "readiness: redis", "err", err)
 	} else if s.opt.RedisMemory.Over() {
 		checks["redis"] = "near its memory limit: reports are refused until the workers drain it"
 		ready = false
@@ -270,7 +319,7 @@ func (s *Server) readyz(c echo.Context) error {
 	if err != nil {
 		checks["database"] = "unreachable"
 		ready = false
-		s.log.Warn("readiness: database", "err", err)
+		s.log.WarnContext(ctx, "readiness: database", "err", err)
 	}
 	status := http.StatusOK
 	if !ready {

@@ -12,10 +12,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
+	"monitor/internal/tracing"
 	"monitor/model"
 	"monitor/task"
 )
@@ -107,8 +111,19 @@ func (s *Server) acceptReport(c echo.Context) error {
 	}
 	r.AcceptedAt = time.Now().UTC().Truncate(time.Microsecond)
 
+	ctx, t := req.Context(), (*asynq.Task)(nil)
+	if s.opt.Tracer != nil {
+		// The enqueue's span context rides in the task's headers to the batch that writes it.
+		var span trace.Span
+		ctx, span = s.opt.Tracer.Start(ctx, "enqueue "+task.TypeStatusReport, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(attribute.String("messaging.destination.name", s.opt.Ingest.Queue(r.SN)), attribute.String("monitor.sn", r.SN)))
+		defer span.End()
+		t = s.opt.Ingest.NewTracedReportTask(&r, tracing.Traceparent(ctx))
+	} else {
+		t = s.opt.Ingest.NewReportTask(&r)
+	}
 	start := time.Now()
-	if _, err := s.opt.Enqueuer.EnqueueContext(req.Context(), task.NewStatusReportTask(&r, s.opt.IngestGroups)); err != nil {
+	if _, err := s.opt.Enqueuer.EnqueueContext(ctx, t); err != nil {
 		unbind()
 		return &Error{Status: http.StatusServiceUnavailable, Msg: "queue unavailable, nothing was accepted: retry later", Err: err}
 	}
@@ -145,7 +160,7 @@ func (s *Server) reply(ctx context.Context, r *model.Report) statusReply {
 	id, err := s.opt.Fleet.Accept(ctx, r.SN, r.Tenant, r.AcceptedAt)
 	if err != nil {
 		lastSeenFailed.Inc()
-		s.log.Warn("report enqueued but last seen not recorded", "sn", r.SN, "err", err)
+		s.log.WarnContext(ctx, "report enqueued but last seen not recorded", "sn", r.SN, "err", err)
 		return statusReply{Msg: "ok"}
 	}
 	if id == 0 {

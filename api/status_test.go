@@ -83,7 +83,7 @@ func TestStatusUploadAcceptsAndEnqueues(t *testing.T) {
 			t.Fatalf("body = %v lacks cmdId", body)
 		}
 	}
-	group := task.Group("1C2EB08D", h.srv.opt.IngestGroups)
+	group := task.Ingest{Queues: 1, Groups: h.srv.opt.Ingest.Groups}.Group("1C2EB08D")
 	tasks, err := h.inspector().ListAggregatingTasks(task.QueueIngest, group)
 	if err != nil {
 		t.Fatal(err)

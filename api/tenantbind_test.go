@@ -38,7 +38,7 @@ func TestReportNamingAnotherTenantIsRefused(t *testing.T) {
 	h.seedDevices(device("VICTIM", 0, "0371", "B503", time.Now())) // as the batch writer would
 	cmd := h.createCommand("VICTIM", http.StatusCreated)
 
-	seenBefore := h.rdb.Client.ZScore(ctx, fleet.KeyLastSeen, "VICTIM").Val()
+	seenBefore := h.rdb.Client.ZScore(ctx, fleet.NewShard(0, 1).LastSeen, "VICTIM").Val()
 	queued := h.ingestSize()
 	mismatches := counterValue(t, tenantMismatches)
 
@@ -50,10 +50,10 @@ func TestReportNamingAnotherTenantIsRefused(t *testing.T) {
 	if got := h.ingestSize(); got != queued {
 		t.Fatalf("the refused report was enqueued: ingest queue %d, want %d", got, queued)
 	}
-	if got := h.rdb.Client.ZScore(ctx, fleet.KeyLastSeen, "VICTIM").Val(); got != seenBefore {
+	if got := h.rdb.Client.ZScore(ctx, fleet.NewShard(0, 1).LastSeen, "VICTIM").Val(); got != seenBefore {
 		t.Fatalf("the refused report moved last seen from %v to %v", seenBefore, got)
 	}
-	if n := h.rdb.Client.HLen(ctx, fleet.KeyDeliveries).Val(); n != 0 {
+	if n := h.rdb.Client.HLen(ctx, fleet.NewShard(0, 1).Deliveries).Val(); n != 0 {
 		t.Fatalf("the refused report recorded %d deliveries", n)
 	}
 	if got := counterValue(t, tenantMismatches); got != mismatches+1 {

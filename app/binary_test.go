@@ -44,11 +44,11 @@ func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
 	return p
 }
 
-// waitStarted waits until the process logged that it started.
+// waitStarted waits until the process logged that it started, in JSON or text.
 func (p *proc) waitStarted(t *testing.T) {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
-	for !strings.Contains(p.out.String(), "msg=started") {
+	for out := p.out.String(); !strings.Contains(out, `"msg":"started"`) && !strings.Contains(out, "msg=started"); out = p.out.String() {
 		select {
 		case err := <-p.done:
 			p.done <- err

@@ -54,15 +54,7 @@ func TestAsynqmonShowsPayloads(t *testing.T) {
 		return resp.Body.Close() == nil && resp.StatusCode == http.StatusOK
 	})
 
-	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/monitoring/api/queues/"+task.QueueIngest+"/pending_tasks", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := operatorGet(t, "http://"+addr+"/monitoring/api/queues/"+task.QueueIngest+"/pending_tasks", token)
 	defer resp.Body.Close()
 	var list struct {
 		Tasks []struct {

@@ -42,20 +42,8 @@ func TestWorkerSignsWebhookWithConfiguredSecret(t *testing.T) {
 	if err := migrate(t.Context(), cfg, testenv.Logger(t)); err != nil {
 		t.Fatal(err)
 	}
-	p, err := build(t.Context(), roleWorker, cfg, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := p.close(); err != nil {
-			t.Error(err)
-		}
-	}()
 	// Started and shut down so that its Redis client is closed too.
-	if err := p.worker.Start(p.workerMux); err != nil {
-		t.Fatal(err)
-	}
-	defer p.worker.Shutdown()
+	p := startWorker(t, cfg)
 	if err := p.workerMux.ProcessTask(t.Context(), task.NewAlertNotifyTask([]byte(`{"status":"firing","alerts":[]}`))); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +82,7 @@ func TestWorkerRepeatsWithConfiguredInterval(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	if err := model.Migrate(p.db); err != nil {
+	if err := model.Migrate(p.db, model.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	key, last := model.AlertOffline+":STILLDOWN", time.Now().Add(-2*time.Hour)

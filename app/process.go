@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
+	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
 
 	"monitor/alert"
@@ -52,11 +53,14 @@ type process struct {
 	db       *gorm.DB // nil for the scheduler
 	fleet    *fleet.Fleet
 	commands *command.Store
+	// decommissioner serves the API's DELETE of a device and the sweep's MONITOR_FORGET_AFTER.
+	decommissioner *alert.Decommissioner
 
 	api       *api.Server
 	worker    *asynq.Server
 	workerMux *asynq.ServeMux
 	scheduler *asynq.Scheduler
+	tracer    trace.Tracer // nil when tracing is off
 
 	closers []func() error
 }
@@ -84,10 +88,13 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 			p = nil
 		}
 	}()
-	if p.redis, err = backend.OpenRedis(ctx, backend.RedisOptions{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB}); err != nil {
+	if p.redis, err = backend.OpenRedis(ctx, redisOptions(cfg)); err != nil {
 		return p, err
 	}
 	p.onClose(p.redis.Close)
+	if err := p.buildTracer(ctx, cfg.OTLPEndpoint, r); err != nil {
+		return p, err
+	}
 	if r.database() {
 		if p.db, err = backend.OpenDatabase(ctx, databaseOptions(cfg, log)); err != nil {
 			return p, err
@@ -97,7 +104,7 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		// migrate` made, and refuse a missing, older or newer one rather than
 		// acknowledging reports that no table can take.
 		if r == roleAll {
-			if err := model.Migrate(p.db); err != nil {
+			if err := model.Migrate(p.db, model.MigrateOptions{HistoryDays: cfg.RetentionDays}); err != nil {
 				return p, err
 			}
 		} else if err := model.CheckSchema(p.db); err != nil {
@@ -106,8 +113,11 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		// The fleet state goes through the pipelined client: the API's last-seen script
 		// after each enqueue then shares the enqueues' round trips. The workers' calls
 		// get no retry from it either; their tasks retry instead.
-		p.fleet = fleet.New(p.redis.Pipelined)
+		p.fleet = fleet.New(p.redis.Pipelined, cfg.IngestQueues)
 		if p.commands, err = command.New(p.db, p.fleet, command.Options{TTL: cfg.CommandTTL, Logger: log}); err != nil {
+			return p, err
+		}
+		if p.decommissioner, err = alert.NewDecommissioner(p.db, p.fleet, alert.DecommissionOptions{Commands: p.commands, Logger: log}); err != nil {
 			return p, err
 		}
 	}
@@ -117,7 +127,7 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		}
 	}
 	if r.worker() {
-		if err := p.buildWorker(cfg, log); err != nil {
+		if err := p.buildWorker(ctx, cfg, log); err != nil {
 			return p, err
 		}
 	}
@@ -140,13 +150,15 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 	// asynqmon shows monitor's binary payloads through task.FormatPayload; its default
 	// shows them as "non-printable bytes".
+	// With MONITOR_PROMETHEUS_URL its Metrics page charts the queues from that Prometheus.
 	formatter := asynqmon.PayloadFormatterFunc(task.FormatPayload)
-	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, PayloadFormatter: formatter})
+	monitoring := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, PayloadFormatter: formatter,
+		PrometheusAddress: cfg.PrometheusURL})
 	p.onClose(monitoring.Close)
 	var monitoringRO *asynqmon.HTTPHandler
 	if cfg.ReadOnlyToken != "" {
 		monitoringRO = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: p.redis.ConnOpt, ReadOnly: true,
-			PayloadFormatter: formatter})
+			PayloadFormatter: formatter, PrometheusAddress: cfg.PrometheusURL})
 		p.onClose(monitoringRO.Close)
 	}
 	var keys model.TenantKeys
@@ -161,24 +173,26 @@ func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("MONITOR_TIMEZONE: %w", err)
 	}
 	opt := api.Options{
-		Logger:        log,
-		Enqueuer:      asynq.NewClientFromRedisClient(p.redis.Pipelined),
-		IngestGroups:  cfg.IngestGroups,
-		Fleet:         p.fleet,
-		Commands:      p.commands,
-		DB:            p.db,
-		Redis:         p.redis.Client,
-		Monitoring:    monitoring,
-		OperatorToken: cfg.OperatorToken,
-		ReadOnlyToken: cfg.ReadOnlyToken,
-		DeviceKeys:    keys,
-		DeviceRate:    cfg.DeviceRate,
-		DeviceBurst:   cfg.DeviceBurst,
-		MaxBodyBytes:  cfg.MaxBodyBytes,
-		LogMaxBytes:   cfg.LogMaxBytes,
-		LogDir:        cfg.LogDir,
-		OfflineAfter:  cfg.OfflineAfter,
-		Location:      loc,
+		Logger:         log,
+		Enqueuer:       asynq.NewClientFromRedisClient(p.redis.Pipelined),
+		Ingest:         ingest(cfg),
+		Fleet:          p.fleet,
+		Commands:       p.commands,
+		Decommissioner: p.decommissioner,
+		DB:             p.db,
+		Redis:          p.redis.Client,
+		Monitoring:     monitoring,
+		OperatorToken:  cfg.OperatorToken,
+		ReadOnlyToken:  cfg.ReadOnlyToken,
+		DeviceKeys:     keys,
+		DeviceRate:     cfg.DeviceRate,
+		DeviceBurst:    cfg.DeviceBurst,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		LogMaxBytes:    cfg.LogMaxBytes,
+		LogDir:         cfg.LogDir,
+		OfflineAfter:   cfg.OfflineAfter,
+		Location:       loc,
+		Tracer:         p.tracer,
 	}
 	if monitoringRO != nil {
 		opt.MonitoringReadOnly = monitoringRO
@@ -196,9 +210,17 @@ func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 }
 
 // buildWorker builds the asynq server and registers the handler of every task type.
-func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
-	var err error
+func (p *process) buildWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	leftover, err := leftoverIngestQueues(ctx, p.redis.ConnOpt, cfg.IngestQueues)
+	if err != nil {
+		return err
+	}
+	if len(leftover) > 0 {
+		log.Warn("ingest queues of a former MONITOR_INGEST_QUEUES still hold reports; this worker drains them too", "queues", leftover)
+	}
 	p.worker, err = worker.NewServer(p.redis.ConnOpt, worker.ServerOptions{
+		IngestQueues:     cfg.IngestQueues,
+		LeftoverQueues:   leftover,
 		Concurrency:      cfg.WorkerConcurrency,
 		GroupMaxSize:     cfg.GroupMaxSize,
 		GroupMaxDelay:    cfg.GroupMaxDelay,
@@ -212,7 +234,9 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	}
 	// On the process's go-redis client rather than a pool of its own; p.redis closes it.
 	enqueuer := asynq.NewClientFromRedisClient(p.redis.Client)
-	sweeper, err := alert.NewSweeper(p.db, p.fleet, enqueuer, sweepOptions(cfg, log))
+	sweepOpt := sweepOptions(cfg, log)
+	sweepOpt.Decommissioner = p.decommissioner
+	sweeper, err := alert.NewSweeper(p.db, p.fleet, enqueuer, sweepOpt)
 	if err != nil {
 		return err
 	}
@@ -233,7 +257,11 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 		return scheduler.SkipStale(h, scheduler.SkipOptions{Redis: p.redis.Client, Logger: log})
 	}
 	mux := asynq.NewServeMux()
-	mux.Handle(task.TypeStatusBatch, worker.NewBatchWriter(p.db, log))
+	batches := worker.NewBatchWriter(p.db, log)
+	if p.tracer != nil {
+		batches = batches.Traced(p.tracer)
+	}
+	mux.Handle(task.TypeStatusBatch, batches)
 	mux.Handle(task.TypeSweep, periodic(sweeper))
 	mux.Handle(task.TypeAlertNotify, notifier)
 	mux.Handle(task.TypeCommandSync, periodic(asynq.HandlerFunc(p.commands.HandleSync)))
@@ -241,8 +269,9 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	mux.Handle(task.TypeRetention, periodic(retentionJob))
 	p.workerMux = mux
 	// asynq leaves a group unlisted when a worker dies mid-aggregation (see GroupRepair).
+	in := ingest(cfg)
 	repair, err := worker.NewGroupRepair(p.redis.Client, worker.GroupRepairOptions{
-		Queues: []string{task.QueueIngest}, Groups: task.GroupNames(cfg.IngestGroups), Logger: log,
+		Queues: append(in.QueueNames(), leftover...), Groups: in.GroupNames(), Logger: log,
 	})
 	if err != nil {
 		return err
@@ -252,13 +281,52 @@ func (p *process) buildWorker(cfg *config.Config, log *slog.Logger) error {
 	return nil
 }
 
+// leftoverIngestQueues returns the ingest queues on Redis that are not among the n
+// configured ones and still hold tasks: left by a former MONITOR_INGEST_QUEUES, or by an
+// api replica still running with it. The worker processes them too, so that changing the
+// count strands no report; a worker started before such a queue filled does not see it
+// until it restarts, so restart the workers after the APIs.
+func leftoverIngestQueues(ctx context.Context, opt asynq.RedisConnOpt, n int) (out []string, err error) {
+	insp := asynq.NewInspector(opt)
+	defer func() {
+		if cerr := insp.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close inspector: %w", cerr))
+		}
+	}()
+	queues, err := insp.Queues()
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	current := map[string]bool{}
+	for _, q := range (task.Ingest{Queues: n}).QueueNames() {
+		current[q] = true
+	}
+	for _, q := range queues {
+		if !task.IsIngestQueue(q) || current[q] {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		info, err := insp.GetQueueInfo(q)
+		if err != nil {
+			return nil, fmt.Errorf("read queue %s: %w", q, err)
+		}
+		if info.Size > info.Archived {
+			out = append(out, q)
+		}
+	}
+	return out, nil
+}
+
 // schedulerOptions returns the periodic jobs cfg asks for: the offline sweep, the
 // command sync, the retention and, when MONITOR_LOG_PULL_EVERY is set, the log pull.
 // sweepOptions are the offline sweep's options from the configuration.
 func sweepOptions(cfg *config.Config, log *slog.Logger) alert.Options {
 	return alert.Options{
 		OfflineAfter: cfg.OfflineAfter, UnsentThreshold: cfg.UnsentThreshold, Notify: cfg.AlertWebhookURL != "",
-		RepeatEvery: cfg.AlertRepeatEvery, GroupWait: cfg.AlertGroupWait, GroupInterval: cfg.AlertGroupInterval, Logger: log,
+		RepeatEvery: cfg.AlertRepeatEvery, GroupWait: cfg.AlertGroupWait, GroupInterval: cfg.AlertGroupInterval,
+		ForgetAfter: cfg.ForgetAfter, Logger: log,
 	}
 }
 
@@ -287,6 +355,17 @@ func schedulerOptions(cfg *config.Config, log *slog.Logger) (scheduler.Options, 
 		errs = append(errs, &config.KeyError{Key: "MONITOR_TIMEZONE", Msg: err.Error()})
 	}
 	return scheduler.Options{Jobs: jobs, Location: loc, Logger: log}, errors.Join(errs...)
+}
+
+// redisOptions names the configured Redis: one server, a cluster or a sentinel set.
+func redisOptions(cfg *config.Config) backend.RedisOptions {
+	return backend.RedisOptions{Addr: cfg.RedisAddr, Cluster: cfg.RedisClusterAddrs(), Sentinels: cfg.RedisSentinelAddrs(),
+		Master: cfg.RedisMaster, Password: cfg.RedisPassword, DB: cfg.RedisDB}
+}
+
+// ingest is how the API spreads reports over the ingest queues and their groups.
+func ingest(cfg *config.Config) task.Ingest {
+	return task.Ingest{Queues: cfg.IngestQueues, Groups: cfg.IngestGroups}
 }
 
 // databaseOptions names the configured database.

@@ -33,6 +33,7 @@ func TestRedisOutageLogsThroughSlog(t *testing.T) {
 				"MONITOR_MYSQL_DSN=" + db.DSN,
 				"MONITOR_OPERATOR_TOKEN=" + strings.Repeat("t", 24),
 				"MONITOR_SHUTDOWN_TIMEOUT=3s",
+				"MONITOR_LOG_FORMAT=text", // the checks below read slog's text lines
 			}, role)
 			p.waitStarted(t)
 			proxy.kill() // Redis dies: every connection drops and no new one is taken

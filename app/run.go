@@ -19,7 +19,9 @@ import (
 
 	"monitor/backend"
 	"monitor/config"
+	"monitor/internal/logctx"
 	"monitor/internal/redislog"
+	"monitor/internal/term"
 	"monitor/model"
 	"monitor/simulate"
 )
@@ -47,7 +49,7 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	var r role
 	switch cmd {
 	case "simulate":
-		return simulate.Run(ctx, args, stdout)
+		return simulate.Run(ctx, args, stdout, stderr)
 	case "all":
 		r = roleAll
 	case "api":
@@ -91,7 +93,7 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log := newLogger(cfg.LogLevel, stderr)
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	// go-redis (under asynq and the fleet state) logs through its own package-wide
 	// logger; set once here, its lines come out as this process's slog lines.
 	redis.SetLogger(redislog.New(log))
@@ -118,13 +120,26 @@ func strayArgument(arg string) error {
 	return fmt.Errorf("unexpected argument %q: the command takes only -f FILE%s", arg, hint)
 }
 
-// newLogger returns the process's logger at level, which config.Validate has checked.
-func newLogger(level string, w io.Writer) *slog.Logger {
+// newLogger returns the process's logger at level in format (json, text, or empty for
+// json unless w is a terminal), which config.Validate has checked. Every line logged with
+// a request's or a task's context carries its id (logctx).
+func newLogger(level, format string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	if format == "" {
+		format = "json"
+		if term.IsTerminal(w) {
+			format = "text"
+		}
+	}
+	opt := &slog.HandlerOptions{Level: l}
+	var h slog.Handler = slog.NewJSONHandler(w, opt)
+	if format == "text" {
+		h = slog.NewTextHandler(w, opt)
+	}
+	return slog.New(logctx.NewHandler(h))
 }
 
 // migrate creates or upgrades the schema of the configured database.
@@ -133,6 +148,6 @@ func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	err = model.Migrate(db)
+	err = model.Migrate(db, model.MigrateOptions{HistoryDays: cfg.RetentionDays})
 	return errors.Join(err, backend.CloseDatabase(db))
 }

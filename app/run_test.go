@@ -178,7 +178,7 @@ func TestStartupWarnsAboutUnknownVariables(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := stderr.String()
-	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, typo+" is not a monitor setting") ||
+	if !strings.Contains(out, `"level":"WARN"`) || !strings.Contains(out, typo+" is not a monitor setting") ||
 		!strings.Contains(out, "did you mean MONITOR_REDIS_ADDR?") {
 		t.Fatalf("start-up output does not warn about %s:\n%s", typo, out)
 	}

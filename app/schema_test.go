@@ -58,7 +58,7 @@ func TestRolesRefuseAMissingSchema(t *testing.T) {
 		}
 	}
 
-	if err := model.Migrate(db.DB); err != nil {
+	if err := model.Migrate(db.DB, model.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.DB.Exec("UPDATE schema_version SET version = ?", model.SchemaVersion+1).Error; err != nil {

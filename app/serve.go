@@ -25,13 +25,13 @@ import (
 // scheduling, finish running tasks, close the backends. A server that stopped on its
 // own is an error, so the process exits non-zero and its supervisor restarts it.
 func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, stdout io.Writer) (err error) {
-	if cfg.RedisAddr == "" && r != roleAll {
-		return fmt.Errorf("monitor %s needs MONITOR_REDIS_ADDR: the embedded Redis lives inside one process, so only `monitor all` can use it", r)
+	if !cfg.RedisConfigured() && r != roleAll {
+		return fmt.Errorf("monitor %s needs MONITOR_REDIS_ADDR (or MONITOR_REDIS_CLUSTER or MONITOR_REDIS_SENTINELS): the embedded Redis lives inside one process, so only `monitor all` can use it", r)
 	}
 	if cfg.Embedded() {
 		log.Warn("EMBEDDED MODE: Redis runs in this process and the database is an SQLite file under " + cfg.DataDir +
 			"; queued reports are lost when the process dies. Set MONITOR_REDIS_ADDR and MONITOR_MYSQL_DSN to use real servers.")
-	} else if cfg.RedisAddr == "" || cfg.MySQLDSN == "" {
+	} else if !cfg.RedisConfigured() || cfg.MySQLDSN == "" {
 		log.Warn("partly embedded: set both MONITOR_REDIS_ADDR and MONITOR_MYSQL_DSN for a durable deployment")
 	}
 	if cfg.OperatorToken == "" {
@@ -75,6 +75,9 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 		return err
 	}
 	defer func() { err = errors.Join(err, p.close()) }()
+	if err := p.registerClusterMetrics(cfg, registererOf(metrics), log); err != nil {
+		return err
+	}
 
 	// died receives the error of any server that stops on its own.
 	died := make(chan error, 3)
@@ -97,7 +100,7 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 		if workerStarted {
 			if p.redis.Embedded() {
 				// The embedded Redis dies with the process: write what was acknowledged first.
-				drainIngest(stopCtx, p.redis.ConnOpt, log)
+				drainIngest(stopCtx, p.redis.ConnOpt, task.Ingest{Queues: cfg.IngestQueues}.QueueNames(), log)
 			}
 			p.worker.Shutdown()
 		}
@@ -172,8 +175,8 @@ func (ls *listeners) close() error {
 	return errors.Join(errs...)
 }
 
-// drainIngest waits until the ingest queue is empty or ctx ends.
-func drainIngest(ctx context.Context, opt asynq.RedisConnOpt, log *slog.Logger) {
+// drainIngest waits until the ingest queues are empty or ctx ends.
+func drainIngest(ctx context.Context, opt asynq.RedisConnOpt, ingest []string, log *slog.Logger) {
 	insp := asynq.NewInspector(opt)
 	defer func() {
 		if err := insp.Close(); err != nil {
@@ -184,23 +187,26 @@ func drainIngest(ctx context.Context, opt asynq.RedisConnOpt, log *slog.Logger) 
 	defer tick.Stop()
 	for {
 		queues, err := insp.Queues()
-		if err == nil && !slices.Contains(queues, task.QueueIngest) {
-			return // no report was ever queued
-		}
-		var q *asynq.QueueInfo
-		if err == nil {
-			q, err = insp.GetQueueInfo(task.QueueIngest)
+		queued := 0
+		for _, name := range ingest {
+			if err != nil || !slices.Contains(queues, name) {
+				continue // no report was ever queued there
+			}
+			var q *asynq.QueueInfo
+			if q, err = insp.GetQueueInfo(name); err == nil {
+				queued += q.Size - q.Archived
+			}
 		}
 		if err != nil {
 			log.Error("shutdown: cannot tell whether reports are still queued in the embedded Redis; they may be lost", "err", err)
 			return
 		}
-		if q.Size-q.Archived == 0 {
+		if queued == 0 {
 			return // nothing left to write
 		}
 		select {
 		case <-ctx.Done():
-			log.Error("shutdown timeout: reports still queued in the embedded Redis are lost", "queued", q.Size-q.Archived)
+			log.Error("shutdown timeout: reports still queued in the embedded Redis are lost", "queued", queued)
 			return
 		case <-tick.C:
 		}
@@ -224,7 +230,12 @@ func displayAddr(a net.Addr) string {
 }
 
 func redisName(cfg *config.Config) string {
-	if cfg.RedisAddr == "" {
+	switch {
+	case cfg.RedisCluster != "":
+		return "cluster " + cfg.RedisCluster
+	case cfg.RedisSentinels != "":
+		return "sentinel master " + cfg.RedisMaster + " via " + cfg.RedisSentinels
+	case cfg.RedisAddr == "":
 		return "embedded"
 	}
 	return cfg.RedisAddr

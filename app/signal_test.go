@@ -44,7 +44,7 @@ func TestSIGTERMStopsEveryRole(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
 			deadline := time.After(20 * time.Second)
-			for !strings.Contains(out.String(), "msg=started") {
+			for !strings.Contains(out.String(), `"msg":"started"`) {
 				select {
 				case err := <-done:
 					t.Fatalf("%s exited before starting: %v\n%s", role, err, out.String())

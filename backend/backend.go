@@ -4,12 +4,14 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -19,23 +21,24 @@ import (
 	"github.com/redis/go-redis/v9"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"monitor/internal/redispipe"
+	"monitor/internal/sqllog"
 )
 
 // Redis is a connection to Redis: the options asynq needs, a go-redis client for the
-// fleet state monitor keeps on Redis itself, and a pipelined client for the API.
+// fleet state monitor keeps on Redis itself, and a pipelined client for the API. Each is
+// for one server, a Redis Cluster or a Sentinel-watched master alike.
 type Redis struct {
-	ConnOpt asynq.RedisClientOpt
-	Client  *redis.Client
+	ConnOpt asynq.RedisConnOpt
+	Client  redis.UniversalClient
 	// Pipelined is for the API's asynq client (asynq.NewClientFromRedisClient) and the
 	// fleet state, whose last-seen script follows each enqueue: concurrent calls share round trips (see
 	// redispipe), and a failed one is never retried, because a retried enqueue whose
 	// first attempt did run fails as a task ID conflict and turns an accepted report into
 	// a 503. The terminal retries instead.
 	Pipelined redis.UniversalClient
-	pipelined *redis.Client
+	pipelined redis.UniversalClient
 	// embedded is the in-process server when no Redis address is configured.
 	embedded *miniredis.Miniredis
 }
@@ -55,37 +58,74 @@ func (r *Redis) Close() error {
 	return nil
 }
 
-// RedisOptions names the Redis server to open.
+// RedisOptions names the Redis to open: Addr, Cluster or Sentinels with Master, at most one.
 type RedisOptions struct {
-	// Addr is host:port; empty starts an embedded Redis on a loopback port.
-	Addr     string
-	Password string
-	DB       int
+	// Addr is host:port of one server; all three empty starts an embedded Redis on a
+	// loopback port.
+	Addr string
+	// Cluster is the seed addresses of a Redis Cluster.
+	Cluster []string
+	// Sentinels are the addresses of the Sentinels that watch the master named Master.
+	Sentinels []string
+	Master    string
+	Password  string
+	DB        int
 }
 
-// OpenRedis connects to the Redis of opt, or starts an embedded one when opt.Addr is empty.
+// Pool sizes. The pool must cover the API's concurrent enqueues; asynq's default of 10
+// per CPU is too small for a few hundred terminal connections on a 2-core machine. A
+// cluster client has a pool of this size per node.
+const poolSize = 128
+
+// OpenRedis connects to the Redis of opt, or starts an embedded one when opt names none.
 func OpenRedis(ctx context.Context, opt RedisOptions) (*Redis, error) {
 	if opt.DB < 0 || opt.DB > 15 {
 		return nil, fmt.Errorf("redis db %d is not 0-15", opt.DB)
 	}
 	r := &Redis{}
-	addr := opt.Addr
-	if addr == "" {
-		m, err := miniredis.Run()
-		if err != nil {
-			return nil, fmt.Errorf("start embedded redis: %w", err)
-		}
-		r.embedded = m
-		addr = m.Addr()
-	}
-	// The pool must cover the API's concurrent enqueues; asynq's default of 10 per CPU is
-	// too small for a few hundred terminal connections on a 2-core machine.
-	r.ConnOpt = asynq.RedisClientOpt{Addr: addr, Password: opt.Password, DB: opt.DB, PoolSize: 128}
+	name := opt.Addr
 	// RESP2: monitor uses no push notifications, and RESP3's check for them costs a
-	// peek at every reply on the enqueue path.
-	r.Client = redis.NewClient(&redis.Options{Addr: addr, Password: opt.Password, DB: opt.DB, PoolSize: 128, Protocol: 2})
-	r.pipelined = redis.NewClient(&redis.Options{Addr: addr, Password: opt.Password, DB: opt.DB,
-		PoolSize: 2 * redispipe.MaxFlushers, Protocol: 2, MaxRetries: -1, ReadTimeout: 5 * time.Second})
+	// peek at every reply on the enqueue path. The pipelined clients never retry (see
+	// Redis.Pipelined) and wait longer for a reply, as a pipeline carries many calls.
+	pipeTimeout := 5 * time.Second
+	switch {
+	case len(opt.Cluster) > 0:
+		if opt.DB != 0 {
+			return nil, fmt.Errorf("redis db %d: a Redis Cluster has only db 0", opt.DB)
+		}
+		name = strings.Join(opt.Cluster, ",")
+		r.ConnOpt = asynq.RedisClusterClientOpt{Addrs: opt.Cluster, Password: opt.Password}
+		r.Client = redis.NewClusterClient(&redis.ClusterOptions{Addrs: opt.Cluster, Password: opt.Password,
+			PoolSize: poolSize, Protocol: 2})
+		r.pipelined = redis.NewClusterClient(&redis.ClusterOptions{Addrs: opt.Cluster, Password: opt.Password,
+			PoolSize: 2 * redispipe.MaxFlushers, Protocol: 2, MaxRetries: -1, ReadTimeout: pipeTimeout})
+	case len(opt.Sentinels) > 0:
+		if opt.Master == "" {
+			return nil, errors.New("redis sentinels: no master name")
+		}
+		name = opt.Master + "@" + strings.Join(opt.Sentinels, ",")
+		r.ConnOpt = asynq.RedisFailoverClientOpt{MasterName: opt.Master, SentinelAddrs: opt.Sentinels,
+			Password: opt.Password, DB: opt.DB, PoolSize: poolSize}
+		r.Client = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: opt.Master, SentinelAddrs: opt.Sentinels,
+			Password: opt.Password, DB: opt.DB, PoolSize: poolSize, Protocol: 2})
+		r.pipelined = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: opt.Master, SentinelAddrs: opt.Sentinels,
+			Password: opt.Password, DB: opt.DB, PoolSize: 2 * redispipe.MaxFlushers, Protocol: 2, MaxRetries: -1,
+			ReadTimeout: pipeTimeout})
+	default:
+		addr := opt.Addr
+		if addr == "" {
+			m, err := miniredis.Run()
+			if err != nil {
+				return nil, fmt.Errorf("start embedded redis: %w", err)
+			}
+			r.embedded = m
+			addr, name = m.Addr(), "embedded"
+		}
+		r.ConnOpt = asynq.RedisClientOpt{Addr: addr, Password: opt.Password, DB: opt.DB, PoolSize: poolSize}
+		r.Client = redis.NewClient(&redis.Options{Addr: addr, Password: opt.Password, DB: opt.DB, PoolSize: poolSize, Protocol: 2})
+		r.pipelined = redis.NewClient(&redis.Options{Addr: addr, Password: opt.Password, DB: opt.DB,
+			PoolSize: 2 * redispipe.MaxFlushers, Protocol: 2, MaxRetries: -1, ReadTimeout: pipeTimeout})
+	}
 	r.Pipelined = redispipe.New(r.pipelined)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -93,7 +133,7 @@ func OpenRedis(ctx context.Context, opt RedisOptions) (*Redis, error) {
 		if cerr := r.Close(); cerr != nil {
 			err = fmt.Errorf("%w (and %v)", err, cerr)
 		}
-		return nil, fmt.Errorf("redis %s: %w", addr, err)
+		return nil, fmt.Errorf("redis %s: %w", name, err)
 	}
 	return r, nil
 }
@@ -103,8 +143,11 @@ type DatabaseOptions struct {
 	// MySQLDSN is a go-sql-driver DSN; empty opens the SQLite file monitor.db in DataDir.
 	MySQLDSN string
 	DataDir  string
-	// Logger hears about a failure to close after a failed ping; nil discards it.
-	Logger *slog.Logger
+	// Logger hears about a failure to close after a failed ping and about every statement
+	// slower than SlowSQL (default 500ms), with its duration but not its arguments; nil
+	// discards them.
+	Logger  *slog.Logger
+	SlowSQL time.Duration
 }
 
 // OpenDatabase opens the database of opt. It does not migrate.
@@ -114,7 +157,7 @@ func OpenDatabase(ctx context.Context, opt DatabaseOptions) (*gorm.DB, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	gcfg := &gorm.Config{
-		Logger:                 logger.Discard,
+		Logger:                 sqllog.New(log, cmp.Or(opt.SlowSQL, 500*time.Millisecond)),
 		SkipDefaultTransaction: true,
 		PrepareStmt:            false,
 	}

@@ -106,3 +106,29 @@ func TestPipelinedEnqueuesWithAsynq(t *testing.T) {
 		t.Errorf("groups %v: want 100 tasks in 3 groups", groups)
 	}
 }
+
+// TestOpenRedisTopologies: a cluster or a sentinel set that cannot work is refused
+// before anything is dialled, and one that does not answer fails naming it.
+func TestOpenRedisTopologies(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		opt  backend.RedisOptions
+		want string
+	}{
+		{backend.RedisOptions{Cluster: []string{"127.0.0.1:1"}, DB: 2}, "only db 0"},
+		{backend.RedisOptions{Sentinels: []string{"127.0.0.1:1"}}, "no master name"},
+		{backend.RedisOptions{Cluster: []string{testenv.FreeAddr(t)}}, "redis 127.0.0.1:"},
+		{backend.RedisOptions{Sentinels: []string{testenv.FreeAddr(t)}, Master: "mymaster"}, "redis mymaster@127.0.0.1:"},
+	} {
+		r, err := backend.OpenRedis(ctx, c.opt)
+		if err == nil {
+			if cerr := r.Close(); cerr != nil {
+				t.Error(cerr)
+			}
+			t.Fatalf("%+v: opened, want an error with %q", c.opt, c.want)
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.opt, err, c.want)
+		}
+	}
+}

@@ -56,7 +56,7 @@ func newStack(t *testing.T, rc redisConfig, env ...string) *stack {
 		"MONITOR_REDIS_ADDR=" + s.redis.addr,
 		"MONITOR_MYSQL_DSN=" + s.maria.DSN,
 		"MONITOR_OPERATOR_TOKEN=" + operatorToken,
-		"MONITOR_LOG_LEVEL=info",
+		"MONITOR_LOG_LEVEL=info", "MONITOR_LOG_FORMAT=text", // the checks read text log lines
 		// Well above anything a scenario sends per device.
 		"MONITOR_DEVICE_RATE=1000", "MONITOR_DEVICE_BURST=1000",
 		"MONITOR_SHUTDOWN_TIMEOUT=10s",

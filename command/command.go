@@ -92,7 +92,7 @@ func (s *Store) Create(ctx context.Context, sn, typ, origin string) (cmd model.C
 	}
 	if err := s.fleet.SetOpen(ctx, map[string]uint64{sn: cmd.ID}); err != nil {
 		// The command is stored; the next sync puts it on Redis.
-		s.log.Warn("command stored but not yet on redis; the next sync delivers it", "sn", sn, "id", cmd.ID, "err", err)
+		s.log.WarnContext(ctx, "command stored but not yet on redis; the next sync delivers it", "sn", sn, "id", cmd.ID, "err", err)
 	}
 	return cmd, created, nil
 }
@@ -141,7 +141,7 @@ func (s *Store) Complete(ctx context.Context, sn string, id uint64, lg *model.Lo
 		return err
 	}
 	if err := s.fleet.ClearOpen(ctx, map[string]uint64{sn: id}); err != nil {
-		s.log.Warn("command done but still on redis; the next sync clears it", "sn", sn, "id", id, "err", err)
+		s.log.WarnContext(ctx, "command done but still on redis; the next sync clears it", "sn", sn, "id", id, "err", err)
 	}
 	return nil
 }
@@ -181,7 +181,7 @@ func (s *Store) recordDeliveries(ctx context.Context) error {
 				rest[id] = ds[id]
 			}
 			if rerr := s.fleet.RestoreDeliveries(ctx, rest); rerr != nil {
-				s.log.Error("deliveries lost: neither stored nor given back", "commands", len(rest), "err", rerr)
+				s.log.ErrorContext(ctx, "deliveries lost: neither stored nor given back", "commands", len(rest), "err", rerr)
 			}
 			return fmt.Errorf("record deliveries: %w", err)
 		}

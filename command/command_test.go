@@ -29,7 +29,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{db: testenv.NewDB(t).DB, rdb: testenv.NewRedis(t)}
-	e.fl = fleet.New(e.rdb.Client)
+	e.fl = fleet.New(e.rdb.Client, 1)
 	e.now = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	st, err := command.New(e.db, e.fl, command.Options{TTL: 24 * time.Hour, Logger: testenv.Logger(t), Now: func() time.Time { return e.now }})
 	if err != nil {
@@ -171,10 +171,10 @@ func TestSyncRepairsRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Redis loses its open commands, and holds a stale one.
-	if err := e.rdb.Client.Del(ctx, fleet.KeyOpen).Err(); err != nil {
+	if err := e.rdb.Client.Del(ctx, fleet.NewShard(0, 1).Open).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.rdb.Client.HSet(ctx, fleet.KeyOpen, "GHOST", "999").Err(); err != nil {
+	if err := e.rdb.Client.HSet(ctx, fleet.NewShard(0, 1).Open, "GHOST", "999").Err(); err != nil {
 		t.Fatal(err)
 	}
 	if id := e.report(t, "A"); id != 0 {

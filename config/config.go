@@ -37,6 +37,12 @@ type Config struct {
 	RedisAddr     string `yaml:"redis_addr"`
 	RedisPassword string `yaml:"redis_password"`
 	RedisDB       int    `yaml:"redis_db"`
+	// RedisCluster is the comma-separated seed addresses of a Redis Cluster, and
+	// RedisSentinels those of the Sentinels watching the master named RedisMaster: each
+	// instead of RedisAddr. At most one of the three is set.
+	RedisCluster   string `yaml:"redis_cluster"`
+	RedisSentinels string `yaml:"redis_sentinels"`
+	RedisMaster    string `yaml:"redis_master"`
 	// RedisShedShare is the share of Redis's maxmemory at which the API starts refusing
 	// reports (503), leaving the rest for the workers to drain the backlog.
 	RedisShedShare float64 `yaml:"redis_shed_share"`
@@ -58,7 +64,10 @@ type Config struct {
 
 	// IngestGroups is the number of asynq groups reports are sharded over by a hash of sn.
 	// One group drains at most GroupMaxSize reports per aggregation check (about a second).
-	IngestGroups      int           `yaml:"ingest_groups"`
+	IngestGroups int `yaml:"ingest_groups"`
+	// IngestQueues is the number of asynq queues reports are sharded over by a hash of sn
+	// (1 keeps the one queue "ingest"); the fleet state on Redis is sharded the same way.
+	IngestQueues      int           `yaml:"ingest_queues"`
 	GroupMaxSize      int           `yaml:"group_max_size"`
 	GroupMaxDelay     time.Duration `yaml:"group_max_delay"`
 	GroupGracePeriod  time.Duration `yaml:"group_grace_period"`
@@ -66,8 +75,11 @@ type Config struct {
 	// BatchRetryFor is how long a failing batch keeps being retried before it is archived.
 	BatchRetryFor time.Duration `yaml:"batch_retry_for"`
 
-	OfflineAfter    time.Duration `yaml:"offline_after"`
-	SweepEvery      string        `yaml:"sweep_every"`
+	OfflineAfter time.Duration `yaml:"offline_after"`
+	SweepEvery   string        `yaml:"sweep_every"`
+	// ForgetAfter is how long a device may stay silent before the sweep decommissions
+	// it; 0 never does.
+	ForgetAfter     time.Duration `yaml:"forget_after"`
 	Timezone        string        `yaml:"timezone"`
 	AlertWebhookURL string        `yaml:"alert_webhook_url"`
 	// AlertWebhookSecret, when set, signs each webhook POST (X-Monitor-Signature).
@@ -107,6 +119,12 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics and /healthz for the worker and scheduler
 	// roles, which have no API listener (the API serves /metrics itself).
 	MetricsAddr string `yaml:"metrics_addr"`
+	// LogFormat is json or text; empty picks json unless stderr is a terminal.
+	LogFormat string `yaml:"log_format"`
+	// PrometheusURL is the Prometheus server asynqmon's Metrics page reads; empty draws no charts.
+	PrometheusURL string `yaml:"prometheus_url"`
+	// OTLPEndpoint, when set, exports traces over OTLP/HTTP to this URL; empty turns tracing off.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
 }
 
 // MaxBodyBytesLimit is the largest MONITOR_MAX_BODY_BYTES accepted.
@@ -120,20 +138,6 @@ const EnvPrefix = "MONITOR_"
 var testSwitches = []string{
 	"MONITOR_TEST_REAL", "MONITOR_TEST_REDIS_ADDR", "MONITOR_TEST_MYSQL_DSN", "MONITOR_TEST_DOCKER",
 	"MONITOR_SCREENSHOT_DIR", "MONITOR_BENCH_EMBEDDED", "MONITOR_CHAOS_REPORT",
-}
-
-// notBuilt are the variables the contract names for work this version has not built
-// yet. Those that say where data lives are refused, so a deployment is never silently
-// pointed at the wrong Redis; the others are ignored with a warning.
-var notBuilt = map[string]bool{
-	"MONITOR_REDIS_CLUSTER":   true,
-	"MONITOR_REDIS_SENTINELS": true,
-	"MONITOR_REDIS_MASTER":    true,
-	"MONITOR_INGEST_QUEUES":   false,
-	"MONITOR_FORGET_AFTER":    false,
-	"MONITOR_PROMETHEUS_URL":  false,
-	"MONITOR_OTLP_ENDPOINT":   false,
-	"MONITOR_LOG_FORMAT":      false,
 }
 
 // EnvWarnings returns one warning for every MONITOR_ variable in environ that this
@@ -152,13 +156,7 @@ func EnvWarnings(environ []string) []string {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {
 		case !strings.HasPrefix(name, EnvPrefix) || known[name]:
-		case notBuilt[name]:
-			// Load refuses it.
 		default:
-			if _, planned := notBuilt[name]; planned {
-				warnings = append(warnings, name+" is in the contract but not built in this version; it is ignored")
-				continue
-			}
 			warnings = append(warnings, name+" is not a monitor setting and is ignored"+suggest(name))
 		}
 	}
@@ -237,12 +235,6 @@ func Load(path string, environ []string) (*Config, error) {
 	case explicit || !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("config file: %w", err)
 	}
-	for _, kv := range environ {
-		// Empty is the contract's default (no Cluster, no Sentinel): only a value is refused.
-		if name, value, _ := strings.Cut(kv, "="); notBuilt[name] && strings.TrimSpace(value) != "" {
-			return nil, &KeyError{Key: name, Msg: "is not supported by this version yet: set MONITOR_REDIS_ADDR to one Redis server"}
-		}
-	}
 	if err := c.applyEnv(environ, set); err != nil {
 		return nil, err
 	}
@@ -273,6 +265,10 @@ func (c *Config) fillDefaults(set map[string]bool) {
 	unsetOr(set, "max_body_bytes", &c.MaxBodyBytes, 64<<10)
 	unsetOr(set, "log_max_bytes", &c.LogMaxBytes, 32<<20)
 	unsetOr(set, "ingest_groups", &c.IngestGroups, 16)
+	unsetOr(set, "ingest_queues", &c.IngestQueues, DefaultIngestQueues)
+	if !set["ingest_queues"] && c.RedisCluster != "" {
+		c.IngestQueues = DefaultClusterIngestQueues
+	}
 	unsetOr(set, "group_max_size", &c.GroupMaxSize, 2000)
 	unsetOr(set, "group_max_delay", &c.GroupMaxDelay, 2*time.Second)
 	unsetOr(set, "group_grace_period", &c.GroupGracePeriod, time.Second)
@@ -280,6 +276,7 @@ func (c *Config) fillDefaults(set map[string]bool) {
 	unsetOr(set, "batch_retry_for", &c.BatchRetryFor, 2*time.Hour)
 	unsetOr(set, "offline_after", &c.OfflineAfter, 30*time.Minute)
 	c.SweepEvery = cmp.Or(c.SweepEvery, "1m")
+	unsetOr(set, "forget_after", &c.ForgetAfter, 720*time.Hour)
 	unsetOr(set, "alert_group_wait", &c.AlertGroupWait, 30*time.Second)
 	unsetOr(set, "alert_group_interval", &c.AlertGroupInterval, 5*time.Minute)
 	c.Timezone = cmp.Or(c.Timezone, "Local")
@@ -303,11 +300,87 @@ func unsetOr[T any](set map[string]bool, key string, v *T, def T) {
 	}
 }
 
+// DefaultIngestQueues is MONITOR_INGEST_QUEUES when unset, and DefaultClusterIngestQueues
+// when unset with MONITOR_REDIS_CLUSTER. On one Redis every extra queue costs CPU and
+// gains nothing; on a cluster the queues are what spreads ingest over the masters, two
+// per master of a 3-master cluster. docs/SCALING.md has the measurements.
+const (
+	DefaultIngestQueues        = 1
+	DefaultClusterIngestQueues = 6
+)
+
 // Embedded reports whether neither Redis nor MySQL is configured, so both run in-process.
-func (c *Config) Embedded() bool { return c.RedisAddr == "" && c.MySQLDSN == "" }
+func (c *Config) Embedded() bool { return !c.RedisConfigured() && c.MySQLDSN == "" }
 
 // External reports whether Redis or MySQL is a real server, which makes the operator token mandatory.
-func (c *Config) External() bool { return c.RedisAddr != "" || c.MySQLDSN != "" }
+func (c *Config) External() bool { return c.RedisConfigured() || c.MySQLDSN != "" }
+
+// RedisConfigured reports whether a real Redis is named: one server, a cluster or a sentinel set.
+func (c *Config) RedisConfigured() bool {
+	return c.RedisAddr != "" || c.RedisCluster != "" || c.RedisSentinels != ""
+}
+
+// RedisClusterAddrs returns the seed addresses of MONITOR_REDIS_CLUSTER; nil when unset.
+func (c *Config) RedisClusterAddrs() []string { return splitAddrs(c.RedisCluster) }
+
+// RedisSentinelAddrs returns the addresses of MONITOR_REDIS_SENTINELS; nil when unset.
+func (c *Config) RedisSentinelAddrs() []string { return splitAddrs(c.RedisSentinels) }
+
+// splitAddrs splits a comma-separated list of host:port, dropping blanks around each.
+func splitAddrs(s string) []string {
+	var out []string
+	for a := range strings.SplitSeq(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// validateRedis checks that at most one way to Redis is named, and that it is complete.
+func (c *Config) validateRedis() error {
+	n := 0
+	for _, v := range []string{c.RedisAddr, c.RedisCluster, c.RedisSentinels} {
+		if v != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return bad("redis_cluster", "set only one of MONITOR_REDIS_ADDR, MONITOR_REDIS_CLUSTER and MONITOR_REDIS_SENTINELS")
+	}
+	// addrs checks the comma-separated host:port list raw of key; empty is fine.
+	addrs := func(key, raw string) error {
+		list := splitAddrs(raw)
+		if raw != "" && len(list) == 0 {
+			return bad(key, "%q names no host:port", raw)
+		}
+		for _, a := range list {
+			if _, port, ok := strings.Cut(a, ":"); !ok || port == "" {
+				return bad(key, "%q is not host:port", a)
+			}
+		}
+		return nil
+	}
+	if err := errors.Join(addrs("redis_addr", c.RedisAddr), addrs("redis_cluster", c.RedisCluster),
+		addrs("redis_sentinels", c.RedisSentinels)); err != nil {
+		return err
+	}
+	if strings.Contains(c.RedisAddr, ",") {
+		return bad("redis_addr", "%q names more than one server: use MONITOR_REDIS_CLUSTER or MONITOR_REDIS_SENTINELS", c.RedisAddr)
+	}
+	// A cluster has db 0 only.
+	if c.RedisCluster != "" && c.RedisDB != 0 {
+		return bad("redis_db", "%d: a Redis Cluster has only db 0", c.RedisDB)
+	}
+	if c.RedisSentinels != "" {
+		if c.RedisMaster == "" {
+			return bad("redis_master", "is required with MONITOR_REDIS_SENTINELS: the name the sentinels know the master by")
+		}
+	} else if c.RedisMaster != "" {
+		return bad("redis_master", "is set but MONITOR_REDIS_SENTINELS is not")
+	}
+	return nil
+}
 
 // KeyError names the configuration key that holds a bad value.
 type KeyError struct {
@@ -323,10 +396,8 @@ func bad(key, format string, args ...any) error {
 
 // Validate returns an error naming the first key whose value cannot work.
 func (c *Config) Validate() error {
-	if c.RedisAddr != "" {
-		if _, port, ok := strings.Cut(c.RedisAddr, ":"); !ok || port == "" {
-			return bad("redis_addr", "%q is not host:port", c.RedisAddr)
-		}
+	if err := c.validateRedis(); err != nil {
+		return err
 	}
 	if c.RedisDB < 0 || c.RedisDB > 15 {
 		return bad("redis_db", "%d is not a Redis db index (0-15)", c.RedisDB)
@@ -374,6 +445,9 @@ func (c *Config) Validate() error {
 	if c.IngestGroups < 1 || c.IngestGroups > 1024 {
 		return bad("ingest_groups", "%d is not between 1 and 1024", c.IngestGroups)
 	}
+	if c.IngestQueues < 1 || c.IngestQueues > 256 {
+		return bad("ingest_queues", "%d is not between 1 and 256", c.IngestQueues)
+	}
 	// 4000 rows × 16 columns stays under MySQL's 65535 placeholders per statement.
 	if c.GroupMaxSize < 1 || c.GroupMaxSize > 4000 {
 		return bad("group_max_size", "%d is not between 1 and 4000", c.GroupMaxSize)
@@ -392,6 +466,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OfflineAfter < time.Minute {
 		return bad("offline_after", "%v is below 1m", c.OfflineAfter)
+	}
+	if c.ForgetAfter != 0 && c.ForgetAfter < c.OfflineAfter {
+		return bad("forget_after", "%v is below offline_after %v (0 never forgets)", c.ForgetAfter, c.OfflineAfter)
 	}
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
 		return bad("timezone", "%q is not a known time zone", c.Timezone)
@@ -462,6 +539,20 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "", "json", "text":
+	default:
+		return bad("log_format", "%q is not json or text", c.LogFormat)
+	}
+	for _, kv := range [...][2]string{{"prometheus_url", c.PrometheusURL}, {"otlp_endpoint", c.OTLPEndpoint}} {
+		key, u := kv[0], kv[1]
+		if u == "" {
+			continue
+		}
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return bad(key, "%q is not an http(s) URL", u)
+		}
 	}
 	return nil
 }

@@ -77,6 +77,9 @@ func TestLoadRejectsBadValuesNamingTheKey(t *testing.T) {
 		{[]string{"MONITOR_GROUP_GRACE_PERIOD=500ms"}, "MONITOR_GROUP_GRACE_PERIOD", "minimum of 1s"},
 		{[]string{"MONITOR_TIMEZONE=Mars/Olympus"}, "MONITOR_TIMEZONE", "time zone"},
 		{[]string{"MONITOR_LOG_LEVEL=loud"}, "MONITOR_LOG_LEVEL", "debug, info"},
+		{[]string{"MONITOR_LOG_FORMAT=logfmt"}, "MONITOR_LOG_FORMAT", "json or text"},
+		{[]string{"MONITOR_PROMETHEUS_URL=prometheus:9090"}, "MONITOR_PROMETHEUS_URL", "http(s) URL"},
+		{[]string{"MONITOR_OTLP_ENDPOINT=grpc://collector:4317"}, "MONITOR_OTLP_ENDPOINT", "http(s) URL"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.env, " "), func(t *testing.T) {

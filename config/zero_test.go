@@ -13,9 +13,9 @@ import (
 
 // meaningfulZero are the number keys whose 0 the README documents: Redis db 0, and
 // MONITOR_UNSENT_THRESHOLD=0 turns the unsent_records alert off, MONITOR_ALERT_REPEAT_EVERY=0 never repeats,
-// MONITOR_ALERT_GROUP_WAIT=0 sends a group's first notice at the next sweep.
+// MONITOR_ALERT_GROUP_WAIT=0 sends a group's first notice at the next sweep, MONITOR_FORGET_AFTER=0 never forgets.
 var meaningfulZero = map[string]bool{"redis_db": true, "unsent_threshold": true, "alert_repeat_every": true,
-	"alert_group_wait": true}
+	"alert_group_wait": true, "forget_after": true}
 
 // TestExplicitZeroIsValidatedAsGiven: an explicit 0 of every number and duration key,
 // from the environment or the YAML file, is either refused naming the key or kept as

@@ -488,7 +488,11 @@ type composeService struct {
 	DependsOn   map[string]struct {
 		Condition string `yaml:"condition"`
 	} `yaml:"depends_on"`
-	Ports       []string `yaml:"ports"`
+	Ports    []string `yaml:"ports"`
+	Profiles []string `yaml:"profiles"`
+	Deploy   *struct {
+		Replicas int `yaml:"replicas"`
+	} `yaml:"deploy"`
 	Volumes     []string `yaml:"volumes"`
 	Restart     string   `yaml:"restart"`
 	Healthcheck *struct {
@@ -509,14 +513,31 @@ var interpolation = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])(
 var composeVars = map[string]string{
 	"MONITOR_OPERATOR_TOKEN": "0123456789abcdef0123",
 	"MYSQL_PASSWORD":         "s3cretPassw0rd",
+	"GRAFANA_ADMIN_PASSWORD": "gr4fanaPassw0rd",
+}
+
+// clusterVars are what an operator exports to run on the cluster profile, as the
+// compose file's header says.
+var clusterVars = map[string]string{
+	"MONITOR_OPERATOR_TOKEN": composeVars["MONITOR_OPERATOR_TOKEN"],
+	"MYSQL_PASSWORD":         composeVars["MYSQL_PASSWORD"],
+	"MONITOR_REDIS_ADDR":     "",
+	"MONITOR_REDIS_CLUSTER":  "redis-node-1:6379,redis-node-2:6379,redis-node-3:6379",
 }
 
 // interpolate substitutes composeVars the way docker compose would.
 func interpolate(t *testing.T, s string) string {
 	t.Helper()
+	return interpolateWith(t, composeVars, s)
+}
+
+// interpolateWith substitutes vars the way docker compose would: ${V-d} takes d only
+// when V is unset, ${V:-d} also when it is empty.
+func interpolateWith(t *testing.T, vars map[string]string, s string) string {
+	t.Helper()
 	s = interpolation.ReplaceAllStringFunc(s, func(m string) string {
 		g := interpolation.FindStringSubmatch(m)
-		if v, ok := composeVars[g[1]]; ok {
+		if v, ok := vars[g[1]]; ok && (v != "" || !strings.HasPrefix(g[2], ":")) {
 			return v
 		}
 		if strings.HasSuffix(g[2], "-") {
@@ -677,13 +698,27 @@ func TestCompose(t *testing.T) {
 					t.Errorf("healthcheck %+v does not probe /healthz on MONITOR_METRICS_ADDR %q", s.Healthcheck, port)
 				}
 			}
-			if r.http && !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasSuffix(p, ":8888") }) {
-				t.Errorf("ports %q do not publish 8888", s.Ports)
+			// Replicas publish no host port (two cannot share one): the proxy does.
+			if r.http && len(s.Ports) != 0 {
+				t.Errorf("ports %q: the api replicas must leave the host port to the proxy", s.Ports)
+			}
+			if r.name != "migrate" && (s.Deploy == nil || s.Deploy.Replicas != 2) {
+				t.Errorf("deploy %+v, want two replicas", s.Deploy)
 			}
 
 			env := s.Environment
-			if env["MONITOR_REDIS_ADDR"] != "redis:6379" {
-				t.Errorf("MONITOR_REDIS_ADDR=%q, want redis:6379", env["MONITOR_REDIS_ADDR"])
+			if got := interpolate(t, env["MONITOR_REDIS_ADDR"]); got != "redis:6379" {
+				t.Errorf("MONITOR_REDIS_ADDR=%q, want redis:6379 by default", got)
+			}
+			// With the cluster profile's variables the role runs on the cluster's nodes.
+			var clusterEnv []string
+			for k, v := range env {
+				clusterEnv = append(clusterEnv, k+"="+interpolateWith(t, clusterVars, v))
+			}
+			if cfg, err := config.Load("", clusterEnv); err != nil {
+				t.Errorf("on the cluster profile the service's config does not load: %v", err)
+			} else if !slices.Equal(cfg.RedisClusterAddrs(), strings.Split(clusterVars["MONITOR_REDIS_CLUSTER"], ",")) || cfg.RedisAddr != "" {
+				t.Errorf("on the cluster profile: addr %q, cluster %v", cfg.RedisAddr, cfg.RedisClusterAddrs())
 			}
 			if tok := env["MONITOR_OPERATOR_TOKEN"]; !strings.HasPrefix(tok, "${MONITOR_OPERATOR_TOKEN:?") {
 				t.Errorf("MONITOR_OPERATOR_TOKEN=%q, want ${MONITOR_OPERATOR_TOKEN:?…} so compose refuses to start without one", tok)
@@ -710,6 +745,66 @@ func TestCompose(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("proxy", func(t *testing.T) {
+		s := svc(t, "proxy")
+		if !strings.HasPrefix(s.Image, "nginx:") {
+			t.Errorf("image %q, want nginx:…", s.Image)
+		}
+		if !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasSuffix(p, ":8888") }) {
+			t.Errorf("ports %q do not publish 8888", s.Ports)
+		}
+		if got := s.DependsOn["api"].Condition; got != "service_healthy" {
+			t.Errorf("depends_on api: %q, want service_healthy", got)
+		}
+		var conf string
+		for _, m := range s.Volumes {
+			src, rest, _ := strings.Cut(m, ":")
+			if strings.HasPrefix(rest, "/etc/nginx/nginx.conf") {
+				b, err := os.ReadFile(src)
+				if err != nil {
+					t.Fatalf("the proxy's config: %v", err)
+				}
+				conf = string(b)
+			}
+		}
+		for _, want := range []string{"listen 8888", "http://api:8888", "resolver 127.0.0.11", "proxy_next_upstream off"} {
+			if !strings.Contains(conf, want) {
+				t.Errorf("nginx.conf lacks %q", want)
+			}
+		}
+		healthy(t, s)
+	})
+
+	t.Run("cluster profile", func(t *testing.T) {
+		var nodes []string
+		var create string
+		for name, s := range cf.Services {
+			if !slices.Contains(s.Profiles, "cluster") {
+				continue
+			}
+			cmd := strings.Join(s.Command, " ")
+			switch {
+			case strings.Contains(cmd, "--cluster-enabled yes"):
+				nodes = append(nodes, name)
+				if !strings.Contains(cmd, "--cluster-announce-hostname "+name) {
+					t.Errorf("%s does not announce its own name: %s", name, cmd)
+				}
+				healthy(t, s)
+			case strings.Contains(cmd, "--cluster create"):
+				create = cmd
+			}
+		}
+		if len(nodes) < 3 || create == "" {
+			t.Fatalf("the cluster profile has nodes %v and create command %q: want three nodes and redis-cli --cluster create", nodes, create)
+		}
+		for _, a := range strings.Split(clusterVars["MONITOR_REDIS_CLUSTER"], ",") {
+			host, _, _ := strings.Cut(a, ":")
+			if !slices.Contains(nodes, host) || !strings.Contains(create, a) {
+				t.Errorf("MONITOR_REDIS_CLUSTER names %s, which is not a node the profile creates the cluster from", a)
+			}
+		}
+	})
 
 	// The rest of what docker compose config rejects: a depends_on or a named volume that
 	// points at nothing, and a required ${VAR:?…} in any value that composeVars (what the

@@ -12,7 +12,7 @@ import (
 func TestAcceptAndDeliveries(t *testing.T) {
 	ctx := context.Background()
 	rdb := testenv.NewRedis(t)
-	fl := fleet.New(rdb.Client)
+	fl := fleet.New(rdb.Client, 1)
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 
 	if err := fl.SetOpen(ctx, map[string]uint64{"A": 7}); err != nil {
@@ -84,7 +84,7 @@ func TestAcceptAndDeliveries(t *testing.T) {
 func TestTenantBinding(t *testing.T) {
 	ctx := context.Background()
 	rdb := testenv.NewRedis(t)
-	fl := fleet.New(rdb.Client)
+	fl := fleet.New(rdb.Client, 1)
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 
 	if got, created, err := fl.Bind(ctx, "A", 0); err != nil || got != 0 || !created {
@@ -134,7 +134,7 @@ func TestTenantBinding(t *testing.T) {
 	if w, err := fl.Watch(ctx); err != nil || w.TenantsSeeded {
 		t.Fatalf("seeded before seeding: %+v %v", w, err)
 	}
-	if err := fl.SeedTenants(ctx, []fleet.Bound{{SN: "B", Tenant: 6}, {SN: "C", Tenant: 1}}, t0); err != nil {
+	if err := fl.SeedTenants(ctx, []fleet.Bound{{SN: "B", Tenant: 6}, {SN: "C", Tenant: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	for sn, want := range map[string]uint32{"A": 7, "B": 6, "C": 1} {
@@ -150,7 +150,7 @@ func TestTenantBinding(t *testing.T) {
 func TestIntakeBuckets(t *testing.T) {
 	ctx := context.Background()
 	rdb := testenv.NewRedis(t)
-	fl := fleet.New(rdb.Client)
+	fl := fleet.New(rdb.Client, 1)
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	for _, at := range []time.Duration{0, time.Second, 4 * time.Second, 5 * time.Second, time.Minute} {
 		if _, err := fl.Accept(ctx, "A", 0, t0.Add(at)); err != nil {
@@ -166,7 +166,7 @@ func TestIntakeBuckets(t *testing.T) {
 	if got, err := fl.Intake(ctx, t0.Add(5*time.Second)); err != nil || len(got) != 2 {
 		t.Fatalf("intake from +5s %v %v", got, err)
 	}
-	if n, err := rdb.Client.HLen(ctx, fleet.KeyIntake).Result(); err != nil || n != 2 {
+	if n, err := rdb.Client.HLen(ctx, fleet.NewShard(0, 1).Intake).Result(); err != nil || n != 2 {
 		t.Fatalf("buckets left %d %v", n, err)
 	}
 }

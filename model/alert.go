@@ -37,6 +37,9 @@ type Alert struct {
 	// NotifiedAt is when the sweep last enqueued a firing notice of the alert; NULL when
 	// none was (no webhook configured). MONITOR_ALERT_REPEAT_EVERY counts from it.
 	NotifiedAt *time.Time `gorm:"column:notified_at;precision:6" json:"notifiedAt,omitempty"`
+	// Decommissioned is true on an alert resolved because its device was decommissioned
+	// (DELETE /api/v1/devices/{sn} or MONITOR_FORGET_AFTER), not because it recovered.
+	Decommissioned bool `gorm:"column:decommissioned;not null;default:false" json:"decommissioned,omitempty"`
 }
 
 // TableName keeps the name independent of GORM's pluralisation rules.

@@ -1,6 +1,20 @@
 package model
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrUnknownDevice means no device of that sn is known: none in devices, none in the
+// live fleet state.
+var ErrUnknownDevice = errors.New("unknown device")
+
+// Who decommissions a device: an operator (DELETE /api/v1/devices/{sn}) or the sweep,
+// for silence past MONITOR_FORGET_AFTER.
+const (
+	DecommissionedByOperator    = "operator"
+	DecommissionedByForgetAfter = "forget_after"
+)
 
 // Device is one terminal with its newest report by the report's own (ndate, ntime), so a
 // late, older report never replaces it. LastSeen is the latest time the API accepted any

@@ -4,7 +4,9 @@
 package model
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -19,11 +21,32 @@ func Tables() []any {
 // and the database orders strings as Go does.
 const collation = "utf8mb4_bin"
 
+// MigrateOptions are the settings of Migrate.
+type MigrateOptions struct {
+	// HistoryDays is how many days before today the daily partitions of a newly
+	// partitioned tb_status start (MySQL), so reports dated up to that far back land in
+	// their own day's partition; MONITOR_RETENTION_DAYS. Default 90.
+	HistoryDays int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
 // Migrate creates or upgrades every table and records SchemaVersion, which CheckSchema
 // then requires. On MySQL it also converts tables that an older version created with
 // another collation, so an upgraded deployment stops merging devices whose sn differ
-// only in case. It refuses a schema that a newer build migrated (ErrSchemaTooNew).
-func Migrate(db *gorm.DB) error {
+// only in case, partitions tb_status by day when it is not (see partition.go) and
+// creates its partitions PartitionsAhead days ahead. It refuses a schema that a newer
+// build migrated (ErrSchemaTooNew).
+func Migrate(db *gorm.DB, opt MigrateOptions) error {
+	if opt.HistoryDays == 0 {
+		opt.HistoryDays = 90
+	}
+	if opt.HistoryDays < 1 {
+		return fmt.Errorf("migrate: history days %d is below 1", opt.HistoryDays)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
 	if err := checkMigratable(db); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -37,6 +60,9 @@ func Migrate(db *gorm.DB) error {
 	}
 	if mysql {
 		if err := convertCollation(db); err != nil {
+			return err
+		}
+		if err := migratePartitions(base, opt); err != nil {
 			return err
 		}
 	}
@@ -72,6 +98,24 @@ func convertCollation(db *gorm.DB) error {
 		if err := db.Exec("ALTER TABLE `" + table + "` CONVERT TO CHARACTER SET utf8mb4 COLLATE " + collation).Error; err != nil {
 			return fmt.Errorf("migrate: convert %s to %s: %w", table, collation, err)
 		}
+	}
+	return nil
+}
+
+// migratePartitions partitions tb_status when it is not, and creates its partitions ahead.
+func migratePartitions(db *gorm.DB, opt MigrateOptions) error {
+	ctx := context.Background()
+	_, partitioned, err := StatusPartitions(ctx, db)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if !partitioned {
+		if err := partitionStatus(ctx, db, opt.Now(), opt.HistoryDays); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	if _, err := EnsureStatusPartitions(ctx, db, opt.Now()); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
 }

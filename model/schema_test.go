@@ -33,7 +33,7 @@ func TestCheckSchema(t *testing.T) {
 	if !errors.Is(err, model.ErrSchemaOutdated) || !strings.Contains(err.Error(), "monitor migrate") {
 		t.Fatalf("without schema_version: %v, want ErrSchemaOutdated naming monitor migrate", err)
 	}
-	if err := model.Migrate(db.DB); err != nil {
+	if err := model.Migrate(db.DB, model.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := model.CheckSchema(db.DB); err != nil {
@@ -48,7 +48,7 @@ func TestCheckSchema(t *testing.T) {
 	if !errors.Is(err, model.ErrSchemaTooNew) || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("newer schema: %v, want ErrSchemaTooNew", err)
 	}
-	if err := model.Migrate(db.DB); !errors.Is(err, model.ErrSchemaTooNew) {
+	if err := model.Migrate(db.DB, model.MigrateOptions{}); !errors.Is(err, model.ErrSchemaTooNew) {
 		t.Fatalf("Migrate of a newer schema: %v, want ErrSchemaTooNew", err)
 	}
 
@@ -58,7 +58,7 @@ func TestCheckSchema(t *testing.T) {
 	if !errors.Is(err, model.ErrSchemaMissing) || !strings.Contains(err.Error(), "monitor migrate") {
 		t.Fatalf("empty database: %v, want ErrSchemaMissing naming monitor migrate", err)
 	}
-	if err := model.Migrate(db.DB); err != nil {
+	if err := model.Migrate(db.DB, model.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := model.CheckSchema(db.DB); err != nil {

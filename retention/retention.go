@@ -1,5 +1,6 @@
-// Package retention keeps the stored history bounded: it deletes old reports, closed
-// commands, resolved alerts and uploaded logs, a small chunk at a time.
+// Package retention keeps the stored history bounded: it drops old days of reports
+// (MySQL, where tb_status is partitioned by day) or deletes them (SQLite), and deletes
+// closed commands, resolved alerts and uploaded logs, a small chunk at a time.
 package retention
 
 import (
@@ -69,15 +70,18 @@ func New(db *gorm.DB, opt Options) (*Job, error) {
 	return &Job{db: db, logDir: opt.LogDir, keep: opt.Keep, log: opt.Logger, now: opt.Now}, nil
 }
 
-// Deleted counts what one run removed.
+// Deleted counts what one run removed. Status counts the history rows deleted row by
+// row (SQLite; on MySQL the future-dated ones, see Run); StatusPartitions the days of
+// history dropped whole (MySQL), whose rows are not counted: counting would read them.
 type Deleted struct {
 	Status, Alerts, Commands, Logs, TempFiles int64
+	StatusPartitions                          int
 }
 
 // ProcessTask is the asynq handler of task.TypeRetention.
 func (j *Job) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	d, err := j.Run(ctx)
-	j.log.Info("retention", "status_rows", d.Status, "alerts", d.Alerts, "commands", d.Commands,
+	j.log.InfoContext(ctx, "retention", "status_partitions", d.StatusPartitions, "status_rows", d.Status, "alerts", d.Alerts, "commands", d.Commands,
 		"logs", d.Logs, "temp_files", d.TempFiles, "err", err)
 	return err
 }
@@ -89,7 +93,7 @@ func (j *Job) Run(ctx context.Context) (Deleted, error) {
 	var d Deleted
 	now := j.now().UTC()
 	var err error
-	if d.Status, err = j.chunked(ctx, "tb_status", "accepted_at < ?", now.Add(-days(j.keep.Status))); err != nil {
+	if d.StatusPartitions, d.Status, err = j.status(ctx, now); err != nil {
 		return d, err
 	}
 	if d.Alerts, err = j.chunked(ctx, "alerts", "state = 'resolved' AND ends_at < ?", now.Add(-days(j.keep.Alerts))); err != nil {
@@ -103,6 +107,34 @@ func (j *Job) Run(ctx context.Context) (Deleted, error) {
 	}
 	d.TempFiles, err = j.tempFiles(now.Add(-24 * time.Hour))
 	return d, err
+}
+
+// status removes the history older than its retention. On a partitioned tb_status
+// (MySQL) it first creates the partitions of the days ahead, then drops the days whose
+// reports are all dated before the cutoff: no row is read, so it takes milliseconds
+// whatever their number, and ingest's inserts into other days never wait on it. Reports
+// dated past the newest day (a terminal's clock far ahead) sit in the catch-all
+// partition until their day comes; those accepted before the cutoff are deleted row by
+// row, so a broken clock cannot keep them forever. Without partitions (SQLite) it
+// deletes by acceptance time, a chunk at a time.
+func (j *Job) status(ctx context.Context, now time.Time) (partitions int, rows int64, err error) {
+	cutoff := now.Add(-days(j.keep.Status))
+	if _, err := model.EnsureStatusPartitions(ctx, j.db, now); err != nil {
+		return 0, 0, err
+	}
+	dropped, err := model.DropStatusPartitions(ctx, j.db, cutoff)
+	if errors.Is(err, model.ErrNotPartitioned) {
+		rows, err = j.chunked(ctx, "tb_status", "accepted_at < ?", cutoff)
+		return 0, rows, err
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(dropped) > 0 {
+		j.log.Info("dropped tb_status partitions", "partitions", dropped, "before", cutoff.Format(time.DateOnly))
+	}
+	rows, err = j.chunked(ctx, "tb_status PARTITION ("+model.FuturePartition+")", "accepted_at < ?", cutoff)
+	return len(dropped), rows, err
 }
 
 // chunked deletes the rows of table matching where, Chunk rows per statement in id order.

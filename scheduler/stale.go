@@ -106,10 +106,10 @@ func SkipStale(h asynq.Handler, o SkipOptions) asynq.Handler {
 		newer, stale, err := recordTick(ctx, o.Redis, t.Type(), tick, now())
 		switch {
 		case err != nil:
-			log.Warn("periodic job: cannot read its last tick; running", "type", t.Type(), "id", id, "err", err)
+			log.WarnContext(ctx, "periodic job: cannot read its last tick; running", "type", t.Type(), "err", err)
 		case stale:
 			staleSkipped.WithLabelValues(t.Type()).Inc()
-			log.Info("periodic job skipped: a newer tick is enqueued or has run", "type", t.Type(), "id", id,
+			log.InfoContext(ctx, "periodic job skipped: a newer tick is enqueued or has run", "type", t.Type(),
 				"tick", tick.UTC().Format(time.RFC3339), "newer", newer.Format(time.RFC3339))
 			return nil
 		}

@@ -167,7 +167,7 @@ func openBaselineDB(ctx context.Context, dsn string) (*sql.DB, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open database: %w", err), db.Close())
 	}
-	if err := model.Migrate(gdb); err != nil {
+	if err := model.Migrate(gdb, model.MigrateOptions{}); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
 	return db, nil

@@ -85,6 +85,8 @@ type loader struct {
 	// accepted[i] is set when request i was answered 200 with code 0.
 	accepted []atomic.Bool
 
+	prog progress
+
 	mu        sync.Mutex
 	latencies []time.Duration
 	statuses  map[int]int
@@ -125,12 +127,21 @@ func Simulate(ctx context.Context, o Options) (res *Result, err error) {
 
 	cpu0 := cpuTime()
 	start := time.Now()
+	var stopProgress, progressDone chan struct{}
+	if o.Progress != nil {
+		stopProgress, progressDone = make(chan struct{}), make(chan struct{})
+		go l.prog.show(o.Progress, o.ProgressTerminal, start, len(l.accepted), stopProgress, progressDone)
+	}
 	if o.Mode == "burst" {
 		l.burst(ctx)
 	} else {
 		l.steady(ctx, start)
 	}
 	sendEnd := time.Now()
+	if stopProgress != nil {
+		close(stopProgress)
+		<-progressDone
+	}
 	res = l.result(start, sendEnd)
 	res.GeneratorCPUSeconds = (cpuTime() - cpu0).Seconds()
 	if o.AckFile != "" {
@@ -169,7 +180,9 @@ func (l *loader) burst(ctx context.Context) {
 				}
 				sent := time.Now()
 				buf = l.send(ctx, p, buf, int(i))
-				lat = append(lat, time.Since(sent))
+				d := time.Since(sent)
+				lat = append(lat, d)
+				l.prog.latency.observe(d)
 			}
 			l.addLatencies(lat)
 			l.closePoster(p)
@@ -198,7 +211,9 @@ func (l *loader) steady(ctx context.Context, start time.Time) {
 					continue // drain
 				}
 				buf = l.send(ctx, p, buf, j.i)
-				lat = append(lat, time.Since(j.due))
+				d := time.Since(j.due)
+				lat = append(lat, d)
+				l.prog.latency.observe(d)
 			}
 			l.addLatencies(lat)
 			l.closePoster(p)
@@ -237,11 +252,13 @@ func (l *loader) send(ctx context.Context, p poster, buf []byte, i int) []byte {
 	buf = l.fleet.body(buf[:0], i)
 	var head [64]byte
 	status, n, err := p.post(ctx, buf, head[:])
+	l.prog.sent.Add(1)
 	switch {
 	case err != nil:
 		l.fail(0, err)
 	case status == http.StatusOK && bytes.HasPrefix(head[:n], okReply):
 		l.accepted[i].Store(true)
+		l.prog.acked.Add(1)
 	case status == http.StatusOK:
 		l.fail(-1, fmt.Errorf("HTTP 200 without code 0: %s", bytes.TrimSpace(head[:n]))) // not an acknowledgement
 	default:
@@ -258,6 +275,7 @@ func (l *loader) closePoster(p poster) {
 
 // fail counts a refused request by status, or a transport error when status is 0.
 func (l *loader) fail(status int, err error) {
+	l.prog.failed.Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if status == 0 {

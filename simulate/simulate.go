@@ -23,6 +23,8 @@ import (
 	"runtime/pprof"
 	"strings"
 	"time"
+
+	"monitor/internal/term"
 )
 
 // Options are the settings of one simulator run.
@@ -50,6 +52,10 @@ type Options struct {
 	Client string
 	// CPUProfile, when set, is a file for a CPU profile of the simulator itself.
 	CPUProfile string
+	// Progress, when set, receives the run's progress while it sends: one line rewritten
+	// every second when ProgressTerminal, else a plain line every 5 seconds.
+	Progress         io.Writer
+	ProgressTerminal bool
 	// AckFile, when set, receives one line "sn ndate ntime" per acknowledged report once
 	// the sending ends (before any landing check).
 	AckFile string
@@ -59,9 +65,10 @@ const usage = `usage: monitor simulate [flags]            load generator
        monitor simulate baseline [flags]   one-INSERT-per-request baseline server
 `
 
-// Run runs the simulator with the command-line args and prints its report to out.
-// "monitor simulate baseline ..." runs the baseline server instead, until ctx is done.
-func Run(ctx context.Context, args []string, out io.Writer) (err error) {
+// Run runs the simulator with the command-line args and prints its report to out and
+// its progress to errOut. "monitor simulate baseline ..." runs the baseline server
+// instead, until ctx is done.
+func Run(ctx context.Context, args []string, out, errOut io.Writer) (err error) {
 	if len(args) > 0 && args[0] == "baseline" {
 		return runBaseline(ctx, args[1:], out)
 	}
@@ -71,6 +78,9 @@ func Run(ctx context.Context, args []string, out io.Writer) (err error) {
 			return nil
 		}
 		return err
+	}
+	if opts.Progress != nil {
+		opts.Progress, opts.ProgressTerminal = errOut, term.IsTerminal(errOut)
 	}
 	if opts.CPUProfile != "" {
 		stop, err := startCPUProfile(opts.CPUProfile)
@@ -119,6 +129,7 @@ func parseFlags(args []string, out io.Writer) (Options, error) {
 	fs.StringVar(&o.Client, "client", "raw", "raw (one minimal HTTP/1.1 keep-alive connection per sender, cheapest) or std (net/http Transport with as many idle connections)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the simulator to this file")
 	fs.StringVar(&o.AckFile, "ack-file", "", "write each acknowledged report as a line \"sn ndate ntime\" to this file")
+	showProgress := fs.Bool("progress", true, "show the rate, acknowledged reports, errors and p99 so far on stderr while sending")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -129,6 +140,9 @@ func parseFlags(args []string, out io.Writer) (Options, error) {
 		return o, fmt.Errorf("--tenant: %d does not fit 32 bits", *tenant)
 	}
 	o.Tenant = uint32(*tenant)
+	if *showProgress {
+		o.Progress = io.Discard // Run points it at stderr
+	}
 	if o.SNPrefix == "" {
 		o.SNPrefix = RandomPrefix()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/goleak"
 
+	"monitor/alert"
 	"monitor/api"
 	"monitor/command"
 	monitorfleet "monitor/fleet"
@@ -299,12 +300,16 @@ func TestEndToEndAgainstMonitor(t *testing.T) {
 	defer wsrv.Shutdown()
 	enqueuer := asynq.NewClient(rds.Opt())
 	defer enqueuer.Close()
-	fl := monitorfleet.New(rds.Client)
+	fl := monitorfleet.New(rds.Client, 1)
 	cmds, err := command.New(db.DB, fl, command.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiSrv, err := api.New(api.Options{Logger: log, Enqueuer: enqueuer, Fleet: fl, Commands: cmds, DB: db.DB, Redis: rds.Client,
+	dec, err := alert.NewDecommissioner(db.DB, fl, alert.DecommissionOptions{Commands: cmds, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiSrv, err := api.New(api.Options{Logger: log, Enqueuer: enqueuer, Fleet: fl, Commands: cmds, Decommissioner: dec, DB: db.DB, Redis: rds.Client,
 		Monitoring: http.NotFoundHandler(), OperatorToken: "simulate-test-operator-token", LogDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -383,10 +388,15 @@ func TestBaselineStoresEachReport(t *testing.T) {
 func TestRunPrintsSummary(t *testing.T) {
 	srv := httptest.NewServer(&fakeServer{})
 	defer srv.Close()
-	var out strings.Builder
-	err := Run(context.Background(), []string{"--url", srv.URL, "--devices", "20", "--concurrency", "2", "--sn-prefix", "T5-"}, &out)
+	var out, progress strings.Builder
+	err := Run(context.Background(), []string{"--url", srv.URL, "--devices", "20", "--concurrency", "2", "--sn-prefix", "T5-"}, &out, &progress)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Not a terminal: plain lines, here only the last one (the run is shorter than 5s).
+	if got := progress.String(); strings.Count(got, "\n") != 1 || strings.Contains(got, "\r") ||
+		!strings.Contains(got, "sent 20/20") || !strings.Contains(got, "acknowledged 20  errors 0  p99 so far") {
+		t.Errorf("progress %q", got)
 	}
 	for _, want := range []string{"accepted   20", "errors     none", "p99"} {
 		if !strings.Contains(out.String(), want) {
@@ -394,11 +404,15 @@ func TestRunPrintsSummary(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := Run(context.Background(), []string{"--url", srv.URL, "--devices", "3", "--json"}, &out); err != nil {
+	progress.Reset()
+	if err := Run(context.Background(), []string{"--url", srv.URL, "--devices", "3", "--json", "--progress=false"}, &out, &progress); err != nil {
 		t.Fatal(err)
 	}
 	var res Result
 	if err := json.Unmarshal([]byte(out.String()), &res); err != nil || res.Accepted != 3 {
 		t.Errorf("--json printed %q (%v)", out.String(), err)
+	}
+	if progress.Len() != 0 {
+		t.Errorf("--progress=false printed %q", progress.String())
 	}
 }

@@ -3,12 +3,15 @@ package task
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/hibiken/asynq"
 )
 
 // NewStatusBatchTask concatenates the payloads of a group's report tasks into one batch
 // task. Each report payload is length-prefixed so one bad item cannot corrupt the rest.
+// The trace contexts of the reports that carry one (at most MaxLinks) go into the
+// batch's HeaderLinks, since asynq gives an aggregated task only the headers set here.
 func NewStatusBatchTask(reports []*asynq.Task, opts ...asynq.Option) *asynq.Task {
 	size := 0
 	for _, t := range reports {
@@ -19,7 +22,16 @@ func NewStatusBatchTask(reports []*asynq.Task, opts ...asynq.Option) *asynq.Task
 		b = binary.AppendUvarint(b, uint64(len(t.Payload())))
 		b = append(b, t.Payload()...)
 	}
-	return asynq.NewTask(TypeStatusBatch, b, opts...)
+	var links []string
+	for _, t := range reports {
+		if tp := t.Headers()[HeaderTraceparent]; tp != "" && len(links) < MaxLinks {
+			links = append(links, tp)
+		}
+	}
+	if len(links) == 0 {
+		return asynq.NewTask(TypeStatusBatch, b, opts...)
+	}
+	return asynq.NewTaskWithHeaders(TypeStatusBatch, b, map[string]string{HeaderLinks: strings.Join(links, "\n")}, opts...)
 }
 
 // SplitBatch calls fn with each item of a batch payload. It stops at the first framing

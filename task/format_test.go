@@ -20,7 +20,7 @@ func formatReportFixture(sn string) *model.Report {
 
 func TestFormatPayloadReport(t *testing.T) {
 	in := formatReportFixture("1C2EB08D")
-	got := FormatPayload(TypeStatusReport, NewStatusReportTask(in, 4).Payload())
+	got := FormatPayload(TypeStatusReport, Ingest{Queues: 1, Groups: 4}.NewReportTask(in).Payload())
 	var out struct {
 		model.Report
 		AcceptedAt time.Time `json:"acceptedAt"`
@@ -38,7 +38,7 @@ func TestFormatPayloadBatch(t *testing.T) {
 	const n = FormatMaxBatchItems + 10
 	tasks := make([]*asynq.Task, 0, n)
 	for i := range n {
-		tasks = append(tasks, NewStatusReportTask(formatReportFixture(fmt.Sprintf("SN%03d", i)), 4))
+		tasks = append(tasks, Ingest{Queues: 1, Groups: 4}.NewReportTask(formatReportFixture(fmt.Sprintf("SN%03d", i))))
 	}
 	got := FormatPayload(TypeStatusBatch, NewStatusBatchTask(tasks).Payload())
 	var view struct {
@@ -85,7 +85,7 @@ func TestFormatPayloadText(t *testing.T) {
 
 // TestFormatPayloadCorrupt: payloads that do not decode never panic and say so.
 func TestFormatPayloadCorrupt(t *testing.T) {
-	good := NewStatusReportTask(formatReportFixture("1C2EB08D"), 4).Payload()
+	good := Ingest{Queues: 1, Groups: 4}.NewReportTask(formatReportFixture("1C2EB08D")).Payload()
 	batch := NewStatusBatchTask([]*asynq.Task{asynq.NewTask(TypeStatusReport, good), asynq.NewTask(TypeStatusReport, good)}).Payload()
 	for _, c := range []struct {
 		name, typ string

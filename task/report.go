@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -66,26 +67,101 @@ func DecodeReport(b []byte) (model.Report, []byte, error) {
 	return r, b[k:], nil
 }
 
-// Group returns the aggregation group of sn: a hash of sn over n shards. One group
+// Ingest says how reports are spread: over Queues asynq queues (1-256), and inside each
+// queue over Groups aggregation groups (1-1024), both by one hash of sn. One group
 // drains at most GroupMaxSize reports per aggregation check, so reports are spread over
-// a few groups, never one group per device.
-func Group(sn string, n int) string {
-	h := fnv.New32a()
-	h.Write([]byte(sn)) // fnv's Write never fails.
-	return "shard-" + strconv.Itoa(int(h.Sum32()%uint32(n)))
+// a few groups, never one group per device; and asynq keeps each queue under its own
+// hash tag, so several queues spread ingest over the nodes of a Redis Cluster.
+type Ingest struct {
+	Queues int
+	Groups int
 }
 
-// GroupNames returns the names of the n groups Group spreads reports over.
-func GroupNames(n int) []string {
-	names := make([]string, n)
+// MaxIngestQueues bounds Ingest.Queues: every worker polls each queue in turn.
+const MaxIngestQueues = 256
+
+// snHash is the one hash of sn that both the queue and the group come from.
+func snHash(sn string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(sn)) // fnv's Write never fails.
+	return h.Sum32()
+}
+
+// Shard returns the index of sn's queue, 0 to Queues-1.
+func (in Ingest) Shard(sn string) int { return int(snHash(sn) % uint32(max(in.Queues, 1))) }
+
+// Queue returns the name of sn's ingest queue.
+func (in Ingest) Queue(sn string) string { return IngestQueue(in.Shard(sn), in.Queues) }
+
+// Group returns sn's aggregation group inside its queue. It takes the hash divided by
+// the queue count, so the groups of one queue are all used whatever the two counts share.
+func (in Ingest) Group(sn string) string {
+	h := snHash(sn) / uint32(max(in.Queues, 1))
+	return "shard-" + strconv.Itoa(int(h%uint32(max(in.Groups, 1))))
+}
+
+// QueueNames returns the names of the ingest queues, in shard order.
+func (in Ingest) QueueNames() []string {
+	names := make([]string, max(in.Queues, 1))
+	for i := range names {
+		names[i] = IngestQueue(i, len(names))
+	}
+	return names
+}
+
+// GroupNames returns the names of the aggregation groups inside each ingest queue.
+func (in Ingest) GroupNames() []string {
+	names := make([]string, max(in.Groups, 1))
 	for i := range names {
 		names[i] = "shard-" + strconv.Itoa(i)
 	}
 	return names
 }
 
-// NewStatusReportTask returns the task for one accepted report in its group of the ingest queue.
-func NewStatusReportTask(r *model.Report, groups int) *asynq.Task {
+// IngestQueue returns the name of ingest queue i of n: QueueIngest itself when n is 1,
+// so a deployment of one queue keeps its queue, else "ingest-<i>". The names carry no
+// braces, so asynq's hash tag {<name>} is the whole name.
+func IngestQueue(i, n int) string {
+	if n <= 1 {
+		return QueueIngest
+	}
+	return QueueIngest + "-" + strconv.Itoa(i)
+}
+
+// IsIngestQueue reports whether name is the name of an ingest queue of some count:
+// "ingest" or "ingest-<n>".
+func IsIngestQueue(name string) bool {
+	if name == QueueIngest {
+		return true
+	}
+	n, ok := strings.CutPrefix(name, QueueIngest+"-")
+	if !ok || n == "" {
+		return false
+	}
+	i, err := strconv.Atoi(n)
+	return err == nil && i >= 0 && i < MaxIngestQueues && strconv.Itoa(i) == n
+}
+
+// NewReportTask returns the task for one accepted report in its group of its ingest queue.
+func (in Ingest) NewReportTask(r *model.Report) *asynq.Task {
 	return asynq.NewTask(TypeStatusReport, AppendReport(make([]byte, 0, 96), r),
-		asynq.Queue(QueueIngest), asynq.Group(Group(r.SN, groups)))
+		asynq.Queue(in.Queue(r.SN)), asynq.Group(in.Group(r.SN)))
+}
+
+// HeaderTraceparent is the task header that carries a report's W3C trace context when
+// tracing is on; HeaderLinks carries a batch's, one traceparent a line.
+const (
+	HeaderTraceparent = "traceparent"
+	HeaderLinks       = "links"
+)
+
+// MaxLinks bounds the trace contexts a batch carries: OpenTelemetry keeps at most 128
+// links per span by default.
+const MaxLinks = 128
+
+// NewTracedReportTask is NewReportTask carrying the trace context traceparent in its
+// headers, so the batch that takes the report can link to the report's trace.
+func (in Ingest) NewTracedReportTask(r *model.Report, traceparent string) *asynq.Task {
+	return asynq.NewTaskWithHeaders(TypeStatusReport, AppendReport(make([]byte, 0, 96), r),
+		map[string]string{HeaderTraceparent: traceparent}, asynq.Queue(in.Queue(r.SN)), asynq.Group(in.Group(r.SN)))
 }

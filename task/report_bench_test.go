@@ -13,7 +13,7 @@ var benchReport = model.Report{SN: "1C2EB08D", Pos: "12345678", City: "0371", Ty
 func BenchmarkNewStatusReportTask(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		NewStatusReportTask(&benchReport, 16)
+		Ingest{Queues: 1, Groups: 16}.NewReportTask(&benchReport)
 	}
 }
 

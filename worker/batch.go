@@ -15,8 +15,12 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
 
+	"monitor/internal/tracing"
 	"monitor/model"
 	"monitor/task"
 )
@@ -37,6 +41,10 @@ var (
 		Name: "monitor_batch_write_seconds", Help: "Time to write one batch.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 	})
+	batchReports = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "monitor_batch_reports", Help: "Reports in one batch written.",
+		Buckets: []float64{1, 10, 50, 100, 250, 500, 1000, 2000, 4000},
+	})
 	ingestLag = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "monitor_ingest_lag_seconds", Help: "Time from acceptance by the API to commit in tb_status, per batch's oldest report.",
 		Buckets: prometheus.ExponentialBuckets(0.1, 2, 14),
@@ -50,14 +58,22 @@ const rowsPerStatement = 1000
 // BatchWriter stores batches of reports: their history rows in tb_status and each
 // device's newest report in devices, in one transaction.
 type BatchWriter struct {
-	db  *gorm.DB
-	log *slog.Logger
-	sql dialect
+	db     *gorm.DB
+	log    *slog.Logger
+	sql    dialect
+	tracer trace.Tracer // nil: tracing off
 }
 
 // NewBatchWriter returns a BatchWriter writing to db.
 func NewBatchWriter(db *gorm.DB, log *slog.Logger) *BatchWriter {
 	return &BatchWriter{db: db, log: log, sql: dialectOf(db)}
+}
+
+// Traced returns w tracing each batch with tracer: a span linked to the spans that
+// enqueued its reports (task.HeaderLinks), with a child span per statement.
+func (w *BatchWriter) Traced(tracer trace.Tracer) *BatchWriter {
+	w.tracer = tracer
+	return w
 }
 
 // ProcessTask handles a task.TypeStatusBatch task. A bad item is counted and logged; it
@@ -66,10 +82,21 @@ func NewBatchWriter(db *gorm.DB, log *slog.Logger) *BatchWriter {
 // the undecodable item in asynqmon (running the batch again stores its good items once
 // more, which the unique key absorbs). A database error is returned so asynq retries the
 // whole batch, which is safe because writes are idempotent.
-func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) error {
+func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
+	if w.tracer != nil {
+		var span trace.Span
+		ctx, span = w.tracer.Start(ctx, "process "+task.TypeStatusBatch, trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithLinks(tracing.Links(t.Headers()[task.HeaderLinks])...))
+		defer func() {
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+			span.End()
+		}()
+	}
 	reports := make([]model.Report, 0, 256)
 	bad := 0
-	err := task.SplitBatch(t.Payload(), func(item []byte) {
+	err = task.SplitBatch(t.Payload(), func(item []byte) {
 		r, rest, err := task.DecodeReport(item)
 		if err == nil && len(rest) > 0 {
 			// An item is one report: bytes after it mean the item is not what the API wrote.
@@ -77,14 +104,14 @@ func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 		if err != nil {
 			bad++
-			w.log.Warn("drop undecodable batch item", "err", err, "bytes", len(item))
+			w.log.WarnContext(ctx, "drop undecodable batch item", "err", err, "bytes", len(item))
 			return
 		}
 		reports = append(reports, r)
 	})
 	if err != nil {
 		bad++
-		w.log.Error("batch framing broken; writing the items before the break", "err", err, "decoded", len(reports))
+		w.log.ErrorContext(ctx, "batch framing broken; writing the items before the break", "err", err, "decoded", len(reports))
 	}
 	itemsBad.Add(float64(bad))
 	if len(reports) == 0 {
@@ -113,7 +140,7 @@ func (w *BatchWriter) Write(ctx context.Context, reports []model.Report) (insert
 		if err == nil || !retryable(err) || attempt == 5 {
 			break
 		}
-		w.log.Warn("batch write conflicted, retrying", "attempt", attempt, "err", err)
+		w.log.WarnContext(ctx, "batch write conflicted, retrying", "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("write status batch: %w", ctx.Err())
@@ -124,6 +151,7 @@ func (w *BatchWriter) Write(ctx context.Context, reports []model.Report) (insert
 		return 0, fmt.Errorf("write status batch of %d: %w", len(reports), err)
 	}
 	batchSeconds.Observe(time.Since(start).Seconds())
+	batchReports.Observe(float64(len(reports)))
 	oldest := reports[0].AcceptedAt
 	for _, r := range reports {
 		if r.AcceptedAt.Before(oldest) {
@@ -144,7 +172,9 @@ func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices
 		conn := tx.Statement.ConnPool
 		for chunk := range slices.Chunk(reports, rowsPerStatement) {
 			query, args := w.sql.insertStatus(chunk)
+			begin := time.Now()
 			res, err := conn.ExecContext(ctx, query, args...)
+			w.traceSQL(ctx, begin, query, len(chunk), err)
 			if err != nil {
 				return fmt.Errorf("insert tb_status: %w", err)
 			}
@@ -156,13 +186,37 @@ func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices
 		}
 		for chunk := range slices.Chunk(devices, rowsPerStatement) {
 			query, args := w.sql.upsertDevices(chunk)
-			if _, err := conn.ExecContext(ctx, query, args...); err != nil {
+			begin := time.Now()
+			_, err := conn.ExecContext(ctx, query, args...)
+			w.traceSQL(ctx, begin, query, len(chunk), err)
+			if err != nil {
 				return fmt.Errorf("upsert devices: %w", err)
 			}
 		}
 		return nil
 	})
 	return inserted, err
+}
+
+// traceSQL hands a statement run past GORM to the database's GORM logger, so a slow
+// INSERT is logged like any other slow statement (duration, no arguments), and with
+// tracing on records it as a child span of the batch's.
+func (w *BatchWriter) traceSQL(ctx context.Context, begin time.Time, query string, rows int, err error) {
+	w.db.Logger.Trace(ctx, begin, func() (string, int64) { return query, int64(rows) }, err)
+	if w.tracer == nil {
+		return
+	}
+	verb, table := "INSERT", "tb_status"
+	if strings.HasPrefix(query, "INSERT INTO devices") {
+		table = "devices"
+	}
+	_, span := w.tracer.Start(ctx, verb+" "+table, trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(begin),
+		trace.WithAttributes(attribute.String("db.operation.name", verb), attribute.String("db.collection.name", table),
+			attribute.Int("db.response.returned_rows", rows)))
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
 
 // deviceRow is a device's newest report in a batch, with the oldest and the newest

@@ -29,7 +29,7 @@ func report(sn, ntime string, accepted time.Time) model.Report {
 func batchOf(reports ...model.Report) *asynq.Task {
 	tasks := make([]*asynq.Task, len(reports))
 	for i := range reports {
-		tasks[i] = task.NewStatusReportTask(&reports[i], 4)
+		tasks[i] = task.Ingest{Queues: 1, Groups: 4}.NewReportTask(&reports[i])
 	}
 	return task.NewStatusBatchTask(tasks)
 }
@@ -142,7 +142,7 @@ func TestBadItemIsArchivedAfterItsBatchMatesLand(t *testing.T) {
 	trailing := report("T1", "10:00:00", time.Now())
 	tasks := []*asynq.Task{
 		asynq.NewTask(task.TypeStatusReport, []byte{0xff, 1, 2}), // unknown version
-		task.NewStatusReportTask(&good, 4),
+		task.Ingest{Queues: 1, Groups: 4}.NewReportTask(&good),
 		// A whole report followed by stray bytes: not what the API writes, so not stored.
 		asynq.NewTask(task.TypeStatusReport, append(task.AppendReport(nil, &trailing), 0x01, 0x02)),
 	}
@@ -227,7 +227,7 @@ func TestServerRetriesUntilDatabaseIsBack(t *testing.T) {
 	const n = 50
 	for i := range n {
 		rep := report(fmt.Sprintf("R%03d", i), "10:00:00", time.Now())
-		if _, err := client.Enqueue(task.NewStatusReportTask(&rep, 16)); err != nil {
+		if _, err := client.Enqueue(task.Ingest{Queues: 1, Groups: 16}.NewReportTask(&rep)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -306,7 +306,7 @@ func embeddedDB(t *testing.T) *gorm.DB {
 			t.Errorf("close sqlite: %v", err)
 		}
 	})
-	if err := model.Migrate(db); err != nil {
+	if err := model.Migrate(db, model.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return db

@@ -27,7 +27,7 @@ func TestGroupRepairRelistsAGroupAKilledAggregationLeft(t *testing.T) {
 	now := time.Now()
 	for i := range 5 {
 		r := report(fmt.Sprintf("AGG%d", i), "10:00:00", now)
-		if _, err := client.Enqueue(task.NewStatusReportTask(&r, 1)); err != nil {
+		if _, err := client.Enqueue(task.Ingest{Queues: 1, Groups: 1}.NewReportTask(&r)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"monitor/internal/asynqlog"
+	"monitor/internal/logctx"
 	"monitor/task"
 )
 
@@ -24,6 +25,11 @@ const maxRetryDelay = 2 * time.Minute
 
 // ServerOptions configures NewServer.
 type ServerOptions struct {
+	// IngestQueues is the number of ingest queues (task.Ingest.Queues); default 1.
+	IngestQueues int
+	// LeftoverQueues are ingest queues of a former count that still hold reports: they
+	// are processed too, at weight 1, so a change of the count strands nothing.
+	LeftoverQueues []string
 	// Concurrency is the number of tasks run at once; default 8.
 	Concurrency int
 	// GroupMaxSize, GroupMaxDelay and GroupGracePeriod tune the aggregation of a group of
@@ -41,6 +47,7 @@ type ServerOptions struct {
 
 func (o ServerOptions) withDefaults() (ServerOptions, error) {
 	o.Concurrency = cmp.Or(o.Concurrency, 8)
+	o.IngestQueues = cmp.Or(o.IngestQueues, 1)
 	o.GroupMaxSize = cmp.Or(o.GroupMaxSize, 2000)
 	o.GroupMaxDelay = cmp.Or(o.GroupMaxDelay, 2*time.Second)
 	o.GroupGracePeriod = cmp.Or(o.GroupGracePeriod, time.Second)
@@ -49,7 +56,10 @@ func (o ServerOptions) withDefaults() (ServerOptions, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Logger = logctx.Wrap(o.Logger)
 	switch {
+	case o.IngestQueues < 1 || o.IngestQueues > task.MaxIngestQueues:
+		return o, fmt.Errorf("worker: %d ingest queues is not 1-%d", o.IngestQueues, task.MaxIngestQueues)
 	case o.Concurrency < 1:
 		return o, fmt.Errorf("worker: concurrency %d is below 1", o.Concurrency)
 	case o.GroupMaxSize < 1:
@@ -71,10 +81,15 @@ func NewServer(redis asynq.RedisConnOpt, o ServerOptions) (*asynq.Server, error)
 	}
 	log := opt.Logger
 	maxRetry := BatchMaxRetry(opt.BatchRetryFor)
+	weights := QueueWeights(opt.IngestQueues)
+	for _, q := range opt.LeftoverQueues {
+		if _, ok := weights[q]; !ok {
+			weights[q] = 1
+		}
+	}
 	return asynq.NewServer(redis, asynq.Config{
 		Concurrency: opt.Concurrency,
-		// Weighted, not strict: a report backlog must not starve the sweep or alerts.
-		Queues: map[string]int{task.QueueIngest: 6, task.QueuePeriodic: 3, task.QueueNotify: 2},
+		Queues:      weights,
 		GroupAggregator: asynq.GroupAggregatorFunc(func(_ string, tasks []*asynq.Task) *asynq.Task {
 			return task.NewStatusBatchTask(tasks, asynq.MaxRetry(maxRetry), asynq.Timeout(batchTimeout))
 		}),
@@ -91,10 +106,21 @@ func NewServer(redis asynq.RedisConnOpt, o ServerOptions) (*asynq.Server, error)
 			// Each getter's ok is false only outside a task's context, where the zero value is right.
 			retried, _ := asynq.GetRetryCount(ctx)
 			limit, _ := asynq.GetMaxRetry(ctx)
-			id, _ := asynq.GetTaskID(ctx)
-			log.Error("task failed", "type", t.Type(), "id", id, "retried", retried, "max_retry", limit, "err", err)
+			log.ErrorContext(ctx, "task failed", "type", t.Type(), "retried", retried, "max_retry", limit, "err", err)
 		}),
 	}), nil
+}
+
+// QueueWeights returns the asynq queue weights of a worker over n ingest queues. They are
+// weighted, not strict, so a report backlog never starves the sweep or alerts: every
+// ingest queue weighs 6, so a backlog in one does not starve the others, and periodic
+// and notify weigh 3n and 2n, keeping the shares of one queue's 6:3:2 whatever n is.
+func QueueWeights(n int) map[string]int {
+	w := map[string]int{task.QueuePeriodic: 3 * n, task.QueueNotify: 2 * n}
+	for _, q := range (task.Ingest{Queues: n}).QueueNames() {
+		w[q] = 6
+	}
+	return w
 }
 
 // TaskRetryDelay is the backoff between attempts at any task (batches, periodic jobs and

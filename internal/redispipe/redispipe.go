@@ -19,12 +19,18 @@ const MaxFlushers = 4
 // and in Redis, cost more than the script itself. Under light load a call is sent alone,
 // at once. All other commands go straight to c. Pass the result to
 // asynq.NewClientFromRedisClient; closing c closes it.
-func New(c *redis.Client) redis.UniversalClient {
-	return &pipelined{Client: c}
+//
+// c may be a single client, a failover (Sentinel) client or a cluster client: a
+// cluster's pipeline splits by node, each call goes to the node of its keys' slot, and
+// calls of one node still share a round trip. On a cluster, a call is never re-sent
+// after a network error (go-redis would, within its redirects), only redirected on
+// MOVED or ASK, which a node answers without running it.
+func New(c redis.UniversalClient) redis.UniversalClient {
+	return &pipelined{UniversalClient: c}
 }
 
 type pipelined struct {
-	*redis.Client
+	redis.UniversalClient
 
 	mu       sync.Mutex
 	pending  []*pipelinedCall
@@ -82,10 +88,10 @@ func (p *pipelined) flush() {
 		}
 		p.mu.Unlock()
 
-		pipe := p.Client.Pipeline()
+		pipe := p.UniversalClient.Pipeline()
 		for _, c := range batch {
 			// Queuing never fails; errors arrive on each command from Exec.
-			if err := pipe.Process(c.ctx, c.cmd); err != nil {
+			if err := pipe.Process(c.ctx, noRetry{c.cmd}); err != nil {
 				c.cmd.SetErr(err)
 			}
 		}
@@ -104,3 +110,9 @@ func (p *pipelined) flush() {
 		}
 	}
 }
+
+// noRetry marks a call that must not be re-sent after a network error: it may have run.
+type noRetry struct{ *redis.Cmd }
+
+// NoRetry tells go-redis's cluster pipeline not to re-send the call.
+func (noRetry) NoRetry() bool { return true }

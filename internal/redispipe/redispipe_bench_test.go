@@ -36,7 +36,7 @@ func BenchmarkEnqueue(b *testing.B) {
 					for next.Add(1) <= int64(b.N) {
 						r := r
 						r.SN = fmt.Sprint("BENCH", next.Load()%1000)
-						if _, err := client.EnqueueContext(b.Context(), task.NewStatusReportTask(&r, 16)); err != nil {
+						if _, err := client.EnqueueContext(b.Context(), task.Ingest{Queues: 1, Groups: 16}.NewReportTask(&r)); err != nil {
 							b.Error(err)
 							return
 						}

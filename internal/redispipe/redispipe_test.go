@@ -97,3 +97,46 @@ func TestPipelinedFailsWhenRedisIsGone(t *testing.T) {
 		t.Error("a call to an unreachable Redis succeeded")
 	}
 }
+
+// TestPipelinedOnRedisCluster: on a real 3-master cluster, concurrent calls whose keys
+// sit in different slots, on different nodes, each reach their node and get their own
+// reply, as on one Redis.
+func TestPipelinedOnRedisCluster(t *testing.T) {
+	addrs := testenv.NewRedisCluster(t, 3)
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	p := redispipe.New(cc)
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx := t.Context()
+	const n = 300
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			key := fmt.Sprintf("counter:{q%d}", i%12) // twelve slots, over all three masters
+			got, err := echoScript.Run(ctx, p, []string{key}, fmt.Sprint(i)).Result()
+			if err != nil || got != fmt.Sprint(i) {
+				errs <- fmt.Errorf("call %d on %s: %v, %v", i, key, got, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	total := 0
+	for q := range 12 {
+		v, err := cc.Get(ctx, fmt.Sprintf("counter:{q%d}", q)).Int()
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += v
+	}
+	if total != n {
+		t.Fatalf("the counters add up to %d, want %d: a call ran twice or not at all", total, n)
+	}
+}

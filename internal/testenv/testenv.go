@@ -211,7 +211,7 @@ func NewDB(t testing.TB) *Database {
 				t.Errorf("close sqlite: %v", err)
 			}
 		})
-		if err := model.Migrate(db); err != nil {
+		if err := model.Migrate(db, model.MigrateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		return &Database{DB: db, Path: path}
@@ -258,7 +258,7 @@ func NewDB(t testing.TB) *Database {
 			t.Errorf("close database: %v", err)
 		}
 	})
-	if err := model.Migrate(db); err != nil {
+	if err := model.Migrate(db, model.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return &Database{DB: db, DSN: dsn}

@@ -1,0 +1,207 @@
+package alert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"gorm.io/gorm"
+
+	"monitor/fleet"
+	"monitor/model"
+)
+
+// keyDecommissioned is the set of the ids of alerts a decommission resolved, whose
+// resolved notices the next sweep sends: the notice groups are the sweep's, and the API
+// that decommissions a device must not write them beside a running sweep.
+const keyDecommissioned = "monitor:{alert}:decommissioned"
+
+var devicesDecommissioned = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "monitor_devices_decommissioned_total",
+	Help: "Devices decommissioned, by who: operator (DELETE /api/v1/devices/{sn}) or forget_after (silent past MONITOR_FORGET_AFTER).",
+}, []string{"by"})
+
+// DecommissionCollectors returns the decommission metrics, for the processes that
+// decommission devices (the API and the workers' sweep) to register.
+func DecommissionCollectors() []prometheus.Collector {
+	return []prometheus.Collector{devicesDecommissioned}
+}
+
+// CommandExpirer expires a device's open commands within a transaction
+// (command.Store.ExpireDevice).
+type CommandExpirer interface {
+	ExpireDevice(ctx context.Context, tx *gorm.DB, sn string) (int64, error)
+}
+
+// DecommissionOptions configure a Decommissioner.
+type DecommissionOptions struct {
+	// Commands expires the device's open commands; required.
+	Commands CommandExpirer
+	// Logger receives each decommission; nil discards it.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests move it.
+	Now func() time.Time
+}
+
+// Decommissioner takes devices out of the fleet for good: the device row and its live
+// state go, its firing alerts resolve (marked decommissioned) and its open commands
+// expire; its history stays in tb_status until retention. A device that reports again
+// afterwards is a new device.
+type Decommissioner struct {
+	db    *gorm.DB
+	fleet *fleet.Fleet
+	opt   DecommissionOptions
+}
+
+// NewDecommissioner returns a Decommissioner over db and fl.
+func NewDecommissioner(db *gorm.DB, fl *fleet.Fleet, opt DecommissionOptions) (*Decommissioner, error) {
+	if opt.Commands == nil {
+		return nil, errors.New("alert: decommission needs the command store")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Decommissioner{db: db, fleet: fl, opt: opt}, nil
+}
+
+// Decommission decommissions sn on behalf of by (ByOperator or model.DecommissionedByForgetAfter), and
+// returns model.ErrUnknownDevice when neither the database nor the fleet state knows it.
+//
+// Everything in the database happens in one transaction, committed after the fleet
+// state forgot the device and its alerts were queued for their resolved notices. So a
+// failure leaves the database as it was and repeating the call finishes the work; at
+// worst the live state forgot a device the database still has, which the repeat mends.
+func (d *Decommissioner) Decommission(ctx context.Context, sn, by string) error {
+	now := d.opt.Now().UTC().Truncate(time.Microsecond)
+	var resolved []uint64
+	var expired int64
+	err := d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Where("sn = ?", sn).Delete(&model.Device{})
+		if res.Error != nil {
+			return fmt.Errorf("delete device %s: %w", sn, res.Error)
+		}
+		row := res.RowsAffected > 0
+		if err := tx.Model(&model.Alert{}).Where("sn = ? AND state = ?", sn, model.AlertFiring).Order("id").
+			Pluck("id", &resolved).Error; err != nil {
+			return fmt.Errorf("read firing alerts of %s: %w", sn, err)
+		}
+		if len(resolved) > 0 {
+			if err := tx.Model(&model.Alert{}).Where("id IN ?", resolved).Updates(map[string]any{
+				"state": model.AlertResolved, "ends_at": now, "firing_key": nil, "decommissioned": true,
+			}).Error; err != nil {
+				return fmt.Errorf("resolve alerts of %s: %w", sn, err)
+			}
+		}
+		var err error
+		if expired, err = d.opt.Commands.ExpireDevice(ctx, tx, sn); err != nil {
+			return err
+		}
+		seen, err := d.fleet.Forget(ctx, sn)
+		if err != nil {
+			return err
+		}
+		if !row && !seen && len(resolved) == 0 && expired == 0 {
+			return model.ErrUnknownDevice
+		}
+		return d.queueNotices(ctx, resolved)
+	})
+	if err != nil {
+		return err
+	}
+	devicesDecommissioned.WithLabelValues(by).Inc()
+	d.opt.Logger.Info("device decommissioned", "sn", sn, "by", by, "alerts_resolved", len(resolved), "commands_expired", expired)
+	return nil
+}
+
+// queueNotices queues the resolved notices of the alerts ids for the next sweep.
+func (d *Decommissioner) queueNotices(ctx context.Context, ids []uint64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	members := make([]any, len(ids))
+	for i, id := range ids {
+		members[i] = strconv.FormatUint(id, 10)
+	}
+	if err := d.fleet.Redis().SAdd(ctx, keyDecommissioned, members...).Err(); err != nil {
+		return fmt.Errorf("queue resolved notices: %w", err)
+	}
+	return nil
+}
+
+// decommissioned returns the alerts that decommissions resolved since the last sweep,
+// for their resolved notices, and the members of keyDecommissioned they came from
+// (remove them with doneDecommissioned once the notices are pending). An id whose alert
+// is not resolved by a decommission (its transaction did not commit) is dropped.
+func (s *Sweeper) decommissioned(ctx context.Context) ([]model.Alert, []string, error) {
+	members, err := s.fleet.Redis().SMembers(ctx, keyDecommissioned).Result()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read decommissioned alerts: %w", err)
+	}
+	ids := make([]uint64, 0, len(members))
+	for _, m := range members {
+		if id, err := strconv.ParseUint(m, 10, 64); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	var out []model.Alert
+	for part := range slices.Chunk(ids, rowsPerStatement) {
+		var as []model.Alert
+		if err := s.db.WithContext(ctx).Where("id IN ? AND state = ? AND decommissioned", part, model.AlertResolved).
+			Order("id").Find(&as).Error; err != nil {
+			return nil, nil, fmt.Errorf("read decommissioned alerts: %w", err)
+		}
+		out = append(out, as...)
+	}
+	return out, members, nil
+}
+
+// doneDecommissioned removes members from keyDecommissioned.
+func (s *Sweeper) doneDecommissioned(ctx context.Context, members []string) error {
+	for part := range slices.Chunk(members, rowsPerStatement) {
+		args := make([]any, len(part))
+		for i, m := range part {
+			args[i] = m
+		}
+		if err := s.fleet.Redis().SRem(ctx, keyDecommissioned, args...).Err(); err != nil {
+			return fmt.Errorf("clear decommissioned alerts: %w", err)
+		}
+	}
+	return nil
+}
+
+// forgetPerSweep bounds the devices one sweep decommissions, each one transaction, so
+// that turning MONITOR_FORGET_AFTER on over a fleet with many long-gone devices spreads
+// their decommissioning over several sweeps instead of making one sweep run for minutes.
+const forgetPerSweep = 500
+
+// forget decommissions the devices silent for Options.ForgetAfter or longer (at most
+// forgetPerSweep, the longest silent first), one by one, and returns how many it
+// decommissioned. Only what crossed the threshold is read: the ones forgotten earlier
+// left the last-seen set. Nothing is forgotten while intake is down or unknown, when
+// silence says nothing about the devices.
+func (s *Sweeper) forget(ctx context.Context, iv *intakeView, now time.Time) (int, error) {
+	if s.opt.ForgetAfter <= 0 || iv.down || !iv.known {
+		return 0, nil
+	}
+	gone, err := s.fleet.SilentLongest(ctx, now.Add(-s.opt.ForgetAfter), forgetPerSweep)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range gone {
+		err := s.opt.Decommissioner.Decommission(ctx, d.SN, model.DecommissionedByForgetAfter)
+		if err != nil && !errors.Is(err, model.ErrUnknownDevice) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
