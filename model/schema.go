@@ -12,7 +12,7 @@ import (
 // with every change to the tables that an older binary would not handle, so a process
 // started against a database that `monitor migrate` has not brought up to date refuses
 // to run instead of failing request by request.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // schemaVersion is the one row of table schema_version: the version Migrate last wrote.
 type schemaVersion struct {
