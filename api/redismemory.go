@@ -1,15 +1,12 @@
 package api
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
-	"sync"
+	"monitor/backend"
 	"sync/atomic"
 	"time"
 
@@ -108,7 +105,7 @@ func (m *RedisMemory) Stop() error {
 func (m *RedisMemory) read() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	used, limit, err := m.usage(ctx)
+	used, limit, err := backend.MemoryUsage(ctx, m.client)
 	if err != nil {
 		m.opt.Logger.Debug("redis memory: INFO memory failed", "err", err)
 		return
@@ -124,67 +121,4 @@ func (m *RedisMemory) read() {
 			m.opt.Logger.Info("redis memory back under the shed share: accepting reports", "used_bytes", used, "maxmemory", limit)
 		}
 	}
-}
-
-// usage reads used_memory and maxmemory; on a cluster, those of the master with the
-// largest share of its maxmemory, since a full master refuses its slots' writes.
-func (m *RedisMemory) usage(ctx context.Context) (used, limit int64, err error) {
-	cluster, ok := m.client.(*redis.ClusterClient)
-	if !ok {
-		info, err := m.client.Info(ctx, "memory").Result()
-		if err != nil {
-			return 0, 0, err
-		}
-		return parseMemoryInfo(info)
-	}
-	var mu sync.Mutex
-	share := -1.0
-	err = cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-		info, err := node.Info(ctx, "memory").Result()
-		if err != nil {
-			return err
-		}
-		u, l, err := parseMemoryInfo(info)
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		s := 0.0 // no maxmemory: never full
-		if l > 0 {
-			s = float64(u) / float64(l)
-		}
-		if share < 0 || s > share {
-			used, limit, share = u, l, s
-		}
-		return nil
-	})
-	return used, limit, err
-}
-
-// parseMemoryInfo returns used_memory and maxmemory from the text of INFO memory.
-func parseMemoryInfo(info string) (used, limit int64, err error) {
-	var haveUsed, haveLimit bool
-	sc := bufio.NewScanner(strings.NewReader(info))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), ":")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "used_memory":
-			used, err = strconv.ParseInt(v, 10, 64)
-			haveUsed = err == nil
-		case "maxmemory":
-			limit, err = strconv.ParseInt(v, 10, 64)
-			haveLimit = err == nil
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("%s: %w", k, err)
-		}
-	}
-	if !haveUsed || !haveLimit {
-		return 0, 0, errors.New("no used_memory or maxmemory field")
-	}
-	return used, limit, nil
 }

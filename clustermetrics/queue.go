@@ -21,8 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
+	"monitor/backend"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -216,23 +215,13 @@ func (c *QueueCollector) readAll(ctx context.Context) (snapshot, error) {
 		}
 	}
 	// The embedded Redis (miniredis) has no INFO memory: the memory gauges are left out then.
-	if info, err := c.rdb.Info(ctx, "memory").Result(); err == nil {
+	// On a cluster they are the fullest master's, the one that refuses writes first.
+	if used, limit, err := backend.MemoryUsage(ctx, c.rdb); err == nil {
 		snap.memoryKnown = true
-		snap.redisUsed, snap.maxMem = infoField(info, "used_memory"), infoField(info, "maxmemory")
+		snap.redisUsed, snap.maxMem = used, limit
 	}
 	snap.took = time.Since(start)
 	return snap, nil
-}
-
-// infoField returns the integer field name of an INFO reply, or 0.
-func infoField(info, name string) int64 {
-	for line := range strings.SplitSeq(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64) // a missing or odd field reads as 0
-			return n
-		}
-	}
-	return 0
 }
 
 // readQueue reads queue q in two pipelined round trips. Every key of q carries the hash
