@@ -253,12 +253,14 @@ func TestMetricsAndLogsAfterARealIngest(t *testing.T) {
 	})
 	testenv.WaitFor(t, 30*time.Second, "the notification sent after one refusal", func() bool { return hookCalls.Load() >= 2 })
 
-	// The worker's collectors read afresh at their first scrape.
+	// The worker's collectors read afresh at their first scrape. A batch's rows are visible
+	// at its COMMIT, a moment before the worker counts it, so wait for the counts too.
 	var w scrape
 	testenv.WaitFor(t, 20*time.Second, "the worker's counters and a periodic tick", func() bool {
 		w = getMetrics(t, "http://"+workerAddr+"/metrics")
 		return w.samples[`monitor_notifications_total{result="sent"}`] == 1 &&
-			w.samples[`monitor_periodic_last_tick_timestamp_seconds{type="job:sweep"}`] > 0
+			w.samples[`monitor_periodic_last_tick_timestamp_seconds{type="job:sweep"}`] > 0 &&
+			w.samples["monitor_batch_reports_sum"] >= sent
 	})
 	batches := w.value(t, "monitor_batch_reports_count")
 	if batches < 1 || w.value(t, "monitor_batch_reports_sum") != sent {
