@@ -54,7 +54,10 @@ type Options struct {
 	Enqueuer *asynq.Client
 	Ingest   task.Ingest
 	// Fleet records last-seen times and finds open commands; Commands completes them.
+	// Accepter, when set, records each accepted report instead of Fleet.Accept (the
+	// composition root gives it a fleet.Recorder, which buffers the writes).
 	Fleet    *fleet.Fleet
+	Accepter Accepter
 	Commands *command.Store
 	// Decommissioner serves DELETE /api/v1/devices/{sn} (alert.Decommissioner).
 	Decommissioner Decommissioner
@@ -86,6 +89,12 @@ type Options struct {
 	Tracer trace.Tracer
 }
 
+// Accepter records an accepted report of sn in the fleet state and returns the id of
+// the device's open command, 0 when it has none.
+type Accepter interface {
+	Accept(ctx context.Context, sn string, tenant uint32, at time.Time) (uint64, error)
+}
+
 func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -100,6 +109,9 @@ func (o Options) withDefaults() (Options, error) {
 	o.OfflineAfter = cmp.Or(o.OfflineAfter, 30*time.Minute)
 	if o.Location == nil {
 		o.Location = time.UTC
+	}
+	if o.Accepter == nil && o.Fleet != nil {
+		o.Accepter = o.Fleet
 	}
 	switch {
 	case o.Enqueuer == nil || o.Fleet == nil || o.Commands == nil || o.Decommissioner == nil || o.DB == nil || o.Redis == nil || o.Monitoring == nil:

@@ -152,7 +152,7 @@ func readBody(buf *bytes.Buffer, req *http.Request, limit int64) error {
 func (s *Server) reply(ctx context.Context, r *model.Report) statusReply {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	id, err := s.opt.Fleet.Accept(ctx, r.SN, r.Tenant, r.AcceptedAt)
+	id, err := s.opt.Accepter.Accept(ctx, r.SN, r.Tenant, r.AcceptedAt)
 	if err != nil {
 		lastSeenFailed.Inc()
 		s.log.WarnContext(ctx, "report enqueued but last seen not recorded", "sn", r.SN, "err", err)
