@@ -49,9 +49,9 @@ func (r role) database() bool  { return r != roleScheduler }
 // the roles it runs: in `monitor all` the API and the workers use one fleet state and
 // one command store. close releases them in the reverse order of building.
 type process struct {
-	redis    *backend.Redis
-	db       *gorm.DB // nil for the scheduler
-	fleet    *fleet.Fleet
+	redis *backend.Redis
+	db    *gorm.DB // nil for the scheduler
+	fleet *fleet.Fleet
 	// recorder buffers the API's fleet writes of accepted reports (api role only);
 	// serve starts it with the HTTP server and closes it after, flushing the rest.
 	recorder *fleet.Recorder

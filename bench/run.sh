@@ -92,11 +92,13 @@ start_floor() {
 	wait_http "$FLOOR_PORT"
 }
 stop_floor() { kill "$FLOOR_PID"; wait "$FLOOR_PID" || true; FLOOR_PID=; }
+# server_pid is the pid of the MariaDB the bench uses (other tests may run mariadbds of their own).
+server_pid() { cat "$(sql 'SELECT @@pid_file')"; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 sim() { # sim NAME PORT DBNAME SERVER_PID ARGS...: one simulator run, its JSON summary in $OUT/NAME.json
 	local name=$1 port=$2 db=$3 pid=$4; shift 4
 	local redis_pid mysql_pid s0 r0 m0
-	redis_pid=$(rcli INFO server | awk -F: '/^process_id/ {print $2}' | tr -d '\r') mysql_pid=$( (pgrep -x mariadbd || pgrep -x mysqld) | head -1)
+	redis_pid=$(rcli INFO server | awk -F: '/^process_id/ {print $2}' | tr -d '\r') mysql_pid=$(server_pid)
 	awk '{print $1, $2, $3}' /proc/loadavg >"$OUT/$name.load"
 	s0=$(ticks "$pid") r0=$(ticks "$redis_pid") m0=$(ticks "$mysql_pid")
 	local land=()
