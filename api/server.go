@@ -5,13 +5,16 @@ package api
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -132,6 +135,15 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
+// newRequestIDs returns a generator of request ids unique to this process: a random
+// prefix drawn once and a counter. Echo's default reads 40 bytes of crypto/rand per
+// request for an id nobody needs to be unguessable.
+func newRequestIDs() func() string {
+	prefix := rand.Text()[:16] + "-"
+	var n atomic.Uint64
+	return func() string { return prefix + strconv.FormatUint(n.Add(1), 36) }
+}
+
 // New returns a Server over the clients and services of opt.
 func New(o Options) (*Server, error) {
 	opt, err := o.withDefaults()
@@ -171,6 +183,7 @@ func (s *Server) routes() {
 	// The request id goes into the request's context too, so every line logged with that
 	// context names it (logctx).
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+		Generator: newRequestIDs(),
 		RequestIDHandler: func(c echo.Context, id string) {
 			c.SetRequest(c.Request().WithContext(logctx.WithRequestID(c.Request().Context(), id)))
 		},
