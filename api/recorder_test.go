@@ -50,6 +50,11 @@ func TestCommandReachesDeviceThroughRecorder(t *testing.T) {
 	if seen, err = opt.Fleet.LastSeen(ctx, []string{"B"}); err != nil || seen[0].IsZero() {
 		t.Fatalf("B after the flush: last seen %v (%v)", seen, err)
 	}
+	// A new device's report still in the buffer makes it known: a command can be opened.
+	h.reply("NEWDEV")
+	if created := h.createCommand("NEWDEV", http.StatusCreated); created.SN != "NEWDEV" {
+		t.Fatalf("command for a device that just reported: %+v", created)
+	}
 	ds, err := opt.Fleet.TakeDeliveries(ctx)
 	if err != nil || len(ds) != 1 || ds[cmd.ID].Count != 2 {
 		t.Fatalf("deliveries %+v (%v), want command %d delivered twice", ds, err, cmd.ID)

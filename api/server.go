@@ -93,9 +93,11 @@ type Options struct {
 }
 
 // Accepter records an accepted report of sn in the fleet state and returns the id of
-// the device's open command, 0 when it has none.
+// the device's open command, 0 when it has none. LastSeen reads the devices' last-seen
+// times back, with those of reports it has not written yet.
 type Accepter interface {
 	Accept(ctx context.Context, sn string, tenant uint32, at time.Time) (uint64, error)
+	LastSeen(ctx context.Context, sns []string) ([]time.Time, error)
 }
 
 func (o Options) withDefaults() (Options, error) {

@@ -135,6 +135,26 @@ func (r *Recorder) Accept(ctx context.Context, sn string, tenant uint32, at time
 	return 0, nil
 }
 
+// LastSeen returns the last-seen time of each sn like Fleet.LastSeen, with the times
+// of the reports still in the buffer, so this process never reads back an older time
+// than it accepted (a device that just reported is known).
+func (r *Recorder) LastSeen(ctx context.Context, sns []string) ([]time.Time, error) {
+	out, err := r.fleet.LastSeen(ctx, sns)
+	if err != nil {
+		return nil, err
+	}
+	for i, sn := range sns {
+		s := r.shards[r.fleet.ingest.Shard(sn)]
+		s.mu.Lock()
+		p, ok := s.seen[sn]
+		s.mu.Unlock()
+		if at := time.UnixMicro(p.micros).UTC(); ok && at.After(out[i]) {
+			out[i] = at
+		}
+	}
+	return out, nil
+}
+
 // Start runs the flushes every FlushEvery, the first at once, until Close.
 func (r *Recorder) Start() {
 	r.started.Store(true)

@@ -71,6 +71,10 @@ func TestRecorderBuffersAndDelivers(t *testing.T) {
 	if got := lastSeen(t, fl, "C"); !got.IsZero() {
 		t.Fatalf("C before the flush: last seen %v, want none yet", got)
 	}
+	// The recorder reads its own buffer back: a device that just reported is known.
+	if got, err := rec.LastSeen(ctx, []string{"C", "B", "NEVER"}); err != nil || !got[0].Equal(t0.Add(2*time.Minute)) || !got[1].Equal(t0) || !got[2].IsZero() {
+		t.Fatalf("recorder's last seen of C, B, NEVER before the flush: %v, %v", got, err)
+	}
 	must(rec.Flush(ctx))
 	if got := lastSeen(t, fl, "C"); !got.Equal(t0.Add(2 * time.Minute)) {
 		t.Fatalf("C after the flush: last seen %v", got)
