@@ -152,10 +152,15 @@ end
 return id
 `)
 
+// acceptTimeout bounds the round trip of Accept.
+const acceptTimeout = 2 * time.Second
+
 // Accept records that the API accepted a report of sn under tenant at time at, in one
-// round trip, and returns the id of the device's open command (0 when there is none). A
-// returned command counts as delivered.
+// round trip of at most acceptTimeout, and returns the id of the device's open command
+// (0 when there is none). A returned command counts as delivered.
 func (f *Fleet) Accept(ctx context.Context, sn string, tenant uint32, at time.Time) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, acceptTimeout)
+	defer cancel()
 	sh := f.ShardOf(sn)
 	bucket := strconv.FormatInt(at.UnixMicro()/IntakeBucket.Microseconds(), 10)
 	keys := []string{sh.LastSeen, sh.Open, sh.Deliveries, sh.FirstDelivery, sh.Tenant, sh.Intake, sh.Offline, sh.Returned}
