@@ -60,7 +60,7 @@ func (s *Server) knownDevice(c echo.Context, sn string) (bool, error) {
 	if !errors.Is(err, gorm.ErrRecordNotFound) {
 		return false, dbError("find device", err)
 	}
-	seen, err := s.opt.Fleet.LastSeen(ctx, []string{sn})
+	seen, err := s.opt.Accepter.LastSeen(ctx, []string{sn})
 	if err != nil {
 		return false, &Error{Status: http.StatusServiceUnavailable, Msg: "redis unavailable: retry later", Err: err}
 	}

@@ -5,13 +5,16 @@ package api
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -54,7 +57,10 @@ type Options struct {
 	Enqueuer *asynq.Client
 	Ingest   task.Ingest
 	// Fleet records last-seen times and finds open commands; Commands completes them.
+	// Accepter, when set, records each accepted report instead of Fleet.Accept (the
+	// composition root gives it a fleet.Recorder, which buffers the writes).
 	Fleet    *fleet.Fleet
+	Accepter Accepter
 	Commands *command.Store
 	// Decommissioner serves DELETE /api/v1/devices/{sn} (alert.Decommissioner).
 	Decommissioner Decommissioner
@@ -89,6 +95,14 @@ type Options struct {
 	Tracer trace.Tracer
 }
 
+// Accepter records an accepted report of sn in the fleet state and returns the id of
+// the device's open command, 0 when it has none. LastSeen reads the devices' last-seen
+// times back, with those of reports it has not written yet.
+type Accepter interface {
+	Accept(ctx context.Context, sn string, tenant uint32, at time.Time) (uint64, error)
+	LastSeen(ctx context.Context, sns []string) ([]time.Time, error)
+}
+
 func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -103,6 +117,9 @@ func (o Options) withDefaults() (Options, error) {
 	o.OfflineAfter = cmp.Or(o.OfflineAfter, 30*time.Minute)
 	if o.Location == nil {
 		o.Location = time.UTC
+	}
+	if o.Accepter == nil && o.Fleet != nil {
+		o.Accepter = o.Fleet
 	}
 	switch {
 	case o.Enqueuer == nil || o.Fleet == nil || o.Commands == nil || o.Decommissioner == nil || o.DB == nil || o.Redis == nil || o.Monitoring == nil:
@@ -121,6 +138,15 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("api: %d ingest queues of %d groups", o.Ingest.Queues, o.Ingest.Groups)
 	}
 	return o, nil
+}
+
+// newRequestIDs returns a generator of request ids unique to this process: a random
+// prefix drawn once and a counter. Echo's default reads 40 bytes of crypto/rand per
+// request for an id nobody needs to be unguessable.
+func newRequestIDs() func() string {
+	prefix := rand.Text()[:16] + "-"
+	var n atomic.Uint64
+	return func() string { return prefix + strconv.FormatUint(n.Add(1), 36) }
 }
 
 // New returns a Server over the clients and services of opt.
@@ -162,6 +188,7 @@ func (s *Server) routes() {
 	// The request id goes into the request's context too, so every line logged with that
 	// context names it (logctx).
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+		Generator: newRequestIDs(),
 		RequestIDHandler: func(c echo.Context, id string) {
 			c.SetRequest(c.Request().WithContext(logctx.WithRequestID(c.Request().Context(), id)))
 		},

@@ -155,9 +155,10 @@ func readBody(buf *bytes.Buffer, req *http.Request, limit int64) error {
 // command, in one Redis round trip. The report is already enqueued, so a failure here
 // still answers 200 (without a command): the next report records the device again.
 func (s *Server) reply(ctx context.Context, r *model.Report) statusReply {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	id, err := s.opt.Fleet.Accept(ctx, r.SN, r.Tenant, r.AcceptedAt)
+	// Not cancelled with the request: a terminal that hangs up must not undo the record.
+	// The Accepter bounds its round trip itself (the Recorder makes none for most reports).
+	ctx = context.WithoutCancel(ctx)
+	id, err := s.opt.Accepter.Accept(ctx, r.SN, r.Tenant, r.AcceptedAt)
 	if err != nil {
 		lastSeenFailed.Inc()
 		s.log.WarnContext(ctx, "report enqueued but last seen not recorded", "sn", r.SN, "err", err)

@@ -49,9 +49,12 @@ func (r role) database() bool  { return r != roleScheduler }
 // the roles it runs: in `monitor all` the API and the workers use one fleet state and
 // one command store. close releases them in the reverse order of building.
 type process struct {
-	redis    *backend.Redis
-	db       *gorm.DB // nil for the scheduler
-	fleet    *fleet.Fleet
+	redis *backend.Redis
+	db    *gorm.DB // nil for the scheduler
+	fleet *fleet.Fleet
+	// recorder buffers the API's fleet writes of accepted reports (api role only);
+	// serve starts it with the HTTP server and closes it after, flushing the rest.
+	recorder *fleet.Recorder
 	commands *command.Store
 	// decommissioner serves the API's DELETE of a device and the sweep's MONITOR_FORGET_AFTER.
 	decommissioner *alert.Decommissioner
@@ -172,11 +175,15 @@ func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("MONITOR_TIMEZONE: %w", err)
 	}
+	if p.recorder, err = fleet.NewRecorder(p.fleet, fleet.RecorderOptions{Logger: log}); err != nil {
+		return err
+	}
 	opt := api.Options{
 		Logger:         log,
 		Enqueuer:       asynq.NewClientFromRedisClient(p.redis.Pipelined),
 		Ingest:         ingest(cfg),
 		Fleet:          p.fleet,
+		Accepter:       p.recorder,
 		Commands:       p.commands,
 		Decommissioner: p.decommissioner,
 		DB:             p.db,

@@ -82,7 +82,7 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 	// died receives the error of any server that stops on its own.
 	died := make(chan error, 3)
 	var servers []*http.Server
-	var workerStarted, schedulerStarted bool
+	var workerStarted, schedulerStarted, recorderStarted bool
 	// shutdown stops whatever started, in order, within cfg.ShutdownTimeout; p.close
 	// (deferred above, so run after it) then closes the backends.
 	defer func() {
@@ -92,6 +92,12 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 			// Shutdown waits for in-flight requests, so every acknowledged report is enqueued.
 			if serr := srv.Shutdown(stopCtx); serr != nil {
 				err = errors.Join(err, fmt.Errorf("shut down %s: %w", srv.Addr, serr))
+			}
+		}
+		if recorderStarted {
+			// No report comes in any more: the last buffered fleet writes go to Redis.
+			if rerr := p.recorder.Close(stopCtx); rerr != nil {
+				err = errors.Join(err, rerr)
 			}
 		}
 		if schedulerStarted {
@@ -120,6 +126,8 @@ func serve(ctx context.Context, r role, cfg *config.Config, log *slog.Logger, st
 		// The shutdown drains reports but cuts log uploads: the terminal uploads again,
 		// and a slow one would otherwise hold the shutdown for its whole timeout.
 		api.CutUploadsOnShutdown(srv)
+		p.recorder.Start()
+		recorderStarted = true
 		start(ls.http, srv, "http")
 		ls.http = nil
 		fmt.Fprintf(stdout, "monitor %s listening\n  terminal API  POST %s/open/statusUpload\n  operator API  %s/api/v1 (Authorization: Bearer <token>)\n  asynqmon      %s/monitoring/ (Basic auth, any user, token as password)\n  fleet page    %s/fleet (the same login)\n  metrics       %s/metrics\n",

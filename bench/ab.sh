@@ -43,7 +43,7 @@ run() { # run NAME BIN SIMARGS...
 	MON_PID=$!
 	for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/healthz")" != 000 ] && break; sleep 0.1; done
 	local rp mp s0 r0 m0
-	rp=$(rcli INFO server | awk -F: '/^process_id/ {print $2}' | tr -d '\r') mp=${BENCH_MYSQL_PID:-$( (pgrep -x mariadbd || pgrep -x mysqld) | head -1)}
+	rp=$(rcli INFO server | awk -F: '/^process_id/ {print $2}' | tr -d '\r') mp=${BENCH_MYSQL_PID:-$(cat "$(sql 'SELECT @@pid_file')")}
 	s0=$(ticks $MON_PID) r0=$(ticks "$rp") m0=$(ticks "$mp")
 	"$NEW" simulate --url "http://127.0.0.1:$PORT" --dsn "$dsn" --json "$@" >"$OUT/$name.json"
 	echo "$(($(ticks $MON_PID) - s0)) $(($(ticks "$rp") - r0)) $(($(ticks "$mp") - m0)) $(getconf CLK_TCK)" >"$OUT/$name.cpu"

@@ -30,7 +30,7 @@ MONITOR_MYSQL_DSN="$DSN" MONITOR_OPERATOR_TOKEN=bench-operator-token-0123456789 
 PID=$!
 for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8888/healthz)" != 000 ] && break; sleep 0.1; done
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rp=$(redis-cli INFO server | awk -F: '/^process_id/ {print $2}' | tr -d '\r') mp=$(pgrep -x mariadbd | head -1)
+rp=$(redis-cli INFO server | awk -F: '/^process_id/ {print $2}' | tr -d '\r') mp=$(cat "$(mysql -uroot -h127.0.0.1 -N -e 'SELECT @@pid_file')")
 s0=$(ticks "$PID") r0=$(ticks "$rp") m0=$(ticks "$mp")
 curl -s -o "$OUT/monitor.cpu.prof" "http://127.0.0.1:6060/debug/pprof/profile?seconds=${PROFILE_SECONDS:-15}" &
 CURL=$!

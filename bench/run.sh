@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/run.sh: `make bench`. Runs monitor and the one-INSERT-per-request baseline side by
-# side against the real Redis and MariaDB, REPEAT times, and writes BENCHMARKS.md.
+# bench/run.sh: `make bench`. Runs monitor, the one-INSERT-per-request baseline and the
+# floor (Echo decoding each report, storing nothing) side by side against the real Redis
+# and MariaDB, REPEAT times, and writes BENCHMARKS.md.
 #
 # Redis: db $BENCH_REDIS_DB (default 15), leased like internal/testenv does with the lock
 # key monitor:testlock:N in db 0, so tests running at the same time never share it.
@@ -25,6 +26,7 @@ SUSTAIN_RATES=${BENCH_SUSTAIN_RATES:-6000 10000 15000}
 SUSTAIN_FOR=${BENCH_SUSTAIN_FOR:-15s}
 PORT=${BENCH_PORT:-8888}
 BASE_PORT=${BENCH_BASE_PORT:-8899}
+FLOOR_PORT=${BENCH_FLOOR_PORT:-8877}
 OUT=bench/out
 BIN=bin/monitor
 
@@ -34,8 +36,9 @@ log() { printf '%s bench: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 LOCK=monitor:testlock:$REDIS_DB
 TOKEN=bench-$$-$RANDOM
-MON_PID= BASE_PID=
+MON_PID= BASE_PID= FLOOR_PID=
 cleanup() {
+	[ -n "$FLOOR_PID" ] && kill "$FLOOR_PID" 2>/dev/null && wait "$FLOOR_PID" 2>/dev/null
 	[ -n "$MON_PID" ] && kill "$MON_PID" 2>/dev/null && wait "$MON_PID" 2>/dev/null
 	[ -n "$BASE_PID" ] && kill "$BASE_PID" 2>/dev/null && wait "$BASE_PID" 2>/dev/null
 	if [ "$(rcli GET "$LOCK")" = "$TOKEN" ]; then rcli -n "$REDIS_DB" FLUSHDB >/dev/null; rcli DEL "$LOCK" >/dev/null; fi
@@ -83,14 +86,24 @@ start_baseline() {
 	wait_http "$BASE_PORT"
 }
 stop_baseline() { kill "$BASE_PID"; wait "$BASE_PID" || true; BASE_PID=; }
+start_floor() {
+	"$BIN" simulate floor --addr "127.0.0.1:$FLOOR_PORT" >"$OUT/floor-$1.log" 2>&1 &
+	FLOOR_PID=$!
+	wait_http "$FLOOR_PORT"
+}
+stop_floor() { kill "$FLOOR_PID"; wait "$FLOOR_PID" || true; FLOOR_PID=; }
+# server_pid is the pid of the MariaDB the bench uses (other tests may run mariadbds of their own).
+server_pid() { cat "$(sql 'SELECT @@pid_file')"; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 sim() { # sim NAME PORT DBNAME SERVER_PID ARGS...: one simulator run, its JSON summary in $OUT/NAME.json
 	local name=$1 port=$2 db=$3 pid=$4; shift 4
 	local redis_pid mysql_pid s0 r0 m0
-	redis_pid=$(rcli INFO server | awk -F: '/^process_id/ {print $2}' | tr -d '\r') mysql_pid=$( (pgrep -x mariadbd || pgrep -x mysqld) | head -1)
+	redis_pid=$(rcli INFO server | awk -F: '/^process_id/ {print $2}' | tr -d '\r') mysql_pid=$(server_pid)
 	awk '{print $1, $2, $3}' /proc/loadavg >"$OUT/$name.load"
 	s0=$(ticks "$pid") r0=$(ticks "$redis_pid") m0=$(ticks "$mysql_pid")
-	"$BIN" simulate --url "http://127.0.0.1:$port" --dsn "$(dsn "$db")" --json "$@" >"$OUT/$name.json"
+	local land=()
+	[ -n "$db" ] && land=(--dsn "$(dsn "$db")") # the floor stores nothing: no landing to wait for
+	"$BIN" simulate --url "http://127.0.0.1:$port" "${land[@]}" --json "$@" >"$OUT/$name.json"
 	# CPU ticks used during the run (sending and landing) by the server, Redis and MariaDB.
 	echo "$(($(ticks "$pid") - s0)) $(($(ticks "$redis_pid") - r0)) $(($(ticks "$mysql_pid") - m0)) $(getconf CLK_TCK)" >"$OUT/$name.cpu"
 	log "$name: $(cat "$OUT/$name.json") cpu ticks: $(cat "$OUT/$name.cpu")"
@@ -109,6 +122,10 @@ for r in $(seq "$REPEAT"); do
 	start_baseline "$r"
 	sim "baseline-$r" "$BASE_PORT" "$BASE_DB" "$BASE_PID" --devices "$DEVICES" --concurrency "$CONNS"
 	stop_baseline
+	log "round $r/$REPEAT: floor burst"
+	start_floor "$r"
+	sim "floor-$r" "$FLOOR_PORT" "" "$FLOOR_PID" --devices "$DEVICES" --concurrency "$CONNS"
+	stop_floor
 done
 
 for rate in $SUSTAIN_RATES; do

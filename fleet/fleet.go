@@ -32,8 +32,10 @@ type Shard struct {
 	// began, for this many shards; a Redis that lost its data, or a change of the shard
 	// count, loses the mark, and the sweep re-seeds.
 	Seeded string
-	// Open maps sn to the id of the device's open upload_logs command.
-	Open string
+	// Open maps sn to the id of the device's open upload_logs command. OpenVersion is
+	// incremented by every change to it, for the Recorders' indexes of open commands.
+	Open        string
+	OpenVersion string
 	// Deliveries counts, per command id, the replies that carried it since the last sync;
 	// FirstDelivery holds the first such reply's time.
 	Deliveries    string
@@ -64,7 +66,7 @@ func NewShard(i, n int) Shard {
 	queue := task.IngestQueue(i, n)
 	p := "monitor:{" + queue + "}:"
 	return Shard{
-		Index: i, Queue: queue, LastSeen: p + "lastseen", Seeded: p + "lastseen:seeded", Open: p + "cmd:open",
+		Index: i, Queue: queue, LastSeen: p + "lastseen", Seeded: p + "lastseen:seeded", Open: p + "cmd:open", OpenVersion: p + "cmd:open:version",
 		Deliveries: p + "cmd:deliveries", FirstDelivery: p + "cmd:firstdelivery",
 		Tenant: p + "tenant", TenantSeeded: p + "tenant:seeded", Intake: p + "intake",
 		Offline: p + "offline", Returned: p + "offline:returned", Held: p + "sweep:held",
@@ -150,10 +152,15 @@ end
 return id
 `)
 
+// acceptTimeout bounds the round trip of Accept.
+const acceptTimeout = 2 * time.Second
+
 // Accept records that the API accepted a report of sn under tenant at time at, in one
-// round trip, and returns the id of the device's open command (0 when there is none). A
-// returned command counts as delivered.
+// round trip of at most acceptTimeout, and returns the id of the device's open command
+// (0 when there is none). A returned command counts as delivered.
 func (f *Fleet) Accept(ctx context.Context, sn string, tenant uint32, at time.Time) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, acceptTimeout)
+	defer cancel()
 	sh := f.ShardOf(sn)
 	bucket := strconv.FormatInt(at.UnixMicro()/IntakeBucket.Microseconds(), 10)
 	keys := []string{sh.LastSeen, sh.Open, sh.Deliveries, sh.FirstDelivery, sh.Tenant, sh.Intake, sh.Offline, sh.Returned}
@@ -456,7 +463,12 @@ func (f *Fleet) LastSeen(ctx context.Context, sns []string) ([]time.Time, error)
 // SetOpen records open commands: sn to command id.
 func (f *Fleet) SetOpen(ctx context.Context, open map[string]uint64) error {
 	return f.eachPair(open, func(sh Shard, args []any) error {
-		if err := f.rdb.HSet(ctx, sh.Open, args...).Err(); err != nil {
+		_, err := f.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, sh.Open, args...)
+			p.Incr(ctx, sh.OpenVersion)
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("record open commands: %w", err)
 		}
 		return nil
@@ -487,7 +499,8 @@ func (f *Fleet) eachPair(m map[string]uint64, fn func(sh Shard, args []any) erro
 }
 
 // clearScript deletes sn→id pairs from the open hash, each only while it still names
-// that id, so a newer command of the device is never dropped. ARGV: sn1, id1, sn2, id2…
+// that id, so a newer command of the device is never dropped, and counts a change in
+// the open version. KEYS: open, open version. ARGV: sn1, id1, sn2, id2…
 var clearScript = redis.NewScript(`
 local n = 0
 for i = 1, #ARGV, 2 do
@@ -496,13 +509,16 @@ for i = 1, #ARGV, 2 do
     n = n + 1
   end
 end
+if n > 0 then
+  redis.call('INCR', KEYS[2])
+end
 return n
 `)
 
 // ClearOpen forgets closed commands: sn to the id that is no longer open.
 func (f *Fleet) ClearOpen(ctx context.Context, closed map[string]uint64) error {
 	return f.eachPair(closed, func(sh Shard, args []any) error {
-		if err := clearScript.Run(ctx, f.rdb, []string{sh.Open}, args...).Err(); err != nil {
+		if err := clearScript.Run(ctx, f.rdb, []string{sh.Open, sh.OpenVersion}, args...).Err(); err != nil {
 			return fmt.Errorf("forget closed commands: %w", err)
 		}
 		return nil

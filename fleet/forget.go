@@ -22,6 +22,7 @@ func (f *Fleet) Forget(ctx context.Context, sn string) (seen bool, err error) {
 		zrem = p.ZRem(ctx, sh.LastSeen, sn)
 		p.HDel(ctx, sh.Tenant, sn)
 		p.HDel(ctx, sh.Open, sn)
+		p.Incr(ctx, sh.OpenVersion)
 		p.SRem(ctx, sh.Offline, sn)
 		p.SRem(ctx, sh.Returned, sn)
 		p.ZRem(ctx, sh.Held, sn)

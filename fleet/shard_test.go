@@ -280,6 +280,17 @@ func TestFleetOnRedisCluster(t *testing.T) {
 	if n, err := fl.CountSilent(ctx, cutoff); err != nil || n != 25 {
 		t.Fatalf("count silent after four reported and one was forgotten: %d, %v; want 25", n, err)
 	}
+	must(fl.ClearReturned(ctx, sns))
+
+	// The API's Recorder: buffered reports flushed per shard, open commands indexed per shard.
+	rsns := make([]string, 30)
+	ropen := map[string]uint64{}
+	for i := range rsns {
+		rsns[i] = fmt.Sprintf("RC%04d", i)
+		ropen[rsns[i]] = uint64(900 + i)
+	}
+	must(fl.SetOpen(ctx, ropen))
+	recorderOnCluster(t, fl, rsns, ropen)
 }
 
 func snsOf(seen []fleet.Seen) []string {

@@ -48,10 +48,15 @@ func ParseReport(body []byte) (Report, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return r, errors.New("empty body: want a JSON status report")
 	}
-	// Unmarshal rather than a Decoder: the body is already in memory, and it refuses
-	// anything after the report, at a fifth of the Decoder's garbage per report.
-	if err := json.Unmarshal(body, &r); err != nil {
-		return r, jsonError(err)
+	// The plain form terminals send is decoded by hand; anything else by encoding/json,
+	// whose errors the messages are made from. Unmarshal rather than a Decoder: the body
+	// is already in memory, and it refuses anything after the report, at a fifth of the
+	// Decoder's garbage per report.
+	if !decodeFlat(body, &r) {
+		r = Report{}
+		if err := json.Unmarshal(body, &r); err != nil {
+			return r, jsonError(err)
+		}
 	}
 	return r, r.Validate()
 }

@@ -38,7 +38,23 @@ func FuzzParseReport(f *testing.F) {
 	f.Add([]byte(`[1,2]`))
 	f.Add([]byte(`{"sn":"A"} {"sn":"B"}`))
 	f.Add([]byte(`{"sn":"A","count":-1,"amount":1e3,"line":"7","id":{},"city":[]}`))
+	f.Add([]byte(` { "sn" : "A" , "ndate":"2021-08-07","ntime":"18:30:30","unum1":0,"line":4294967295 } `))
+	f.Add([]byte(`{"sn":"A","ndate":"2021-08-07","ntime":"18:30:30","line":00}`))
+	f.Add([]byte(`{"sn":"A","ndate":"2021-08-07","ntime":"18:30:30","line":1.0}`))
+	f.Add([]byte(`{"sn":"A","ndate":"2021-08-07","ntime":"18:30:30","line":1E2}`))
+	f.Add([]byte(`{"sn":"A\u0041","ndate":"2021-08-07","ntime":"18:30:30"}`))
+	f.Add([]byte(`{"sn":"A","sn":"B","ndate":"2021-08-07","ntime":"18:30:30",}`))
+	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
+		// The hand-written decoder of the plain form, where it takes a body, gives what
+		// encoding/json gives.
+		var fast Report
+		if decodeFlat(body, &fast) {
+			var std Report
+			if err := json.Unmarshal(body, &std); err != nil || fast != std {
+				t.Fatalf("decodeFlat(%q) = %+v; encoding/json gives %+v, %v", body, fast, std, err)
+			}
+		}
 		ref := refParseReport(body)
 		r, err := ParseReport(body)
 		if err != nil {

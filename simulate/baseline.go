@@ -118,29 +118,33 @@ func runBaseline(ctx context.Context, args []string, out io.Writer) (err error) 
 	if err != nil {
 		return errors.Join(fmt.Errorf("listen %s: %w", *addr, err), b.Close())
 	}
+	fmt.Fprintf(out, "baseline listening on %s: POST /open/statusUpload, one INSERT per request\n", ln.Addr())
+	return errors.Join(serve(ctx, ln, b, "baseline"), b.Close())
+}
+
+// serve serves h on ln until ctx is done, then shuts the server down within 10 s.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, name string) error {
 	srv := &http.Server{
-		Handler:           b,
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
 	}
-	fmt.Fprintf(out, "baseline listening on %s: POST /open/statusUpload, one INSERT per request\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
-		return errors.Join(fmt.Errorf("baseline server: %w", err), b.Close())
+		return fmt.Errorf("%s server: %w", name, err)
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = srv.Shutdown(stopCtx)
-	if err != nil {
-		err = fmt.Errorf("baseline shutdown: %w", err)
+	if err := srv.Shutdown(stopCtx); err != nil {
+		return fmt.Errorf("%s shutdown: %w", name, err)
 	}
-	return errors.Join(err, b.Close())
+	return nil
 }
 
 // openBaselineDB opens dsn with the seed's pool of 64 connections and creates tb_status.

@@ -63,14 +63,18 @@ type Options struct {
 
 const usage = `usage: monitor simulate [flags]            load generator
        monitor simulate baseline [flags]   one-INSERT-per-request baseline server
+       monitor simulate floor [flags]      the floor: Echo decoding each report, storing nothing
 `
 
 // Run runs the simulator with the command-line args and prints its report to out and
 // its progress to errOut. "monitor simulate baseline ..." runs the baseline server
-// instead, until ctx is done.
+// instead, and "monitor simulate floor ..." the floor server, until ctx is done.
 func Run(ctx context.Context, args []string, out, errOut io.Writer) (err error) {
 	if len(args) > 0 && args[0] == "baseline" {
 		return runBaseline(ctx, args[1:], out)
+	}
+	if len(args) > 0 && args[0] == "floor" {
+		return runFloor(ctx, args[1:], out)
 	}
 	opts, err := parseFlags(args, out)
 	if err != nil {

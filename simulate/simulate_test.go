@@ -416,3 +416,26 @@ func TestRunPrintsSummary(t *testing.T) {
 		t.Errorf("--progress=false printed %q", progress.String())
 	}
 }
+
+// TestFloorAnswersEveryReport runs a burst against the floor: every report is answered
+// with the API's fixed reply, and a body that is not a report is refused.
+func TestFloorAnswersEveryReport(t *testing.T) {
+	srv := httptest.NewServer(NewFloor())
+	defer srv.Close()
+	res, err := Simulate(t.Context(), Options{URL: srv.URL, Devices: 200, Concurrency: 16, Mode: "burst",
+		SNPrefix: "FLOOR-", Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 200 || res.Sent != 200 {
+		t.Errorf("accepted %d of %d, want 200", res.Accepted, res.Sent)
+	}
+	resp, err := http.Post(srv.URL+"/open/statusUpload", "application/json", strings.NewReader(`{"sn":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a report that does not decode: %d, want 400", resp.StatusCode)
+	}
+}

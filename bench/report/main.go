@@ -157,6 +157,10 @@ func run(dir, out, notesPath string) error {
 	if err != nil {
 		return err
 	}
+	floors, err := load(dir, "floor-*")
+	if err != nil {
+		return err
+	}
 	sustains, err := load(dir, "sustain-*")
 	if err != nil {
 		return err
@@ -171,9 +175,12 @@ func run(dir, out, notesPath string) error {
 	p("# Benchmarks\n\n")
 	p("Written by `make bench` (`bench/run.sh`); it leaves the raw JSON summary of every run in `bench/out/` (not committed).\n")
 	p("Everything is co-located on one machine: `monitor all` (default config), Redis, MariaDB and the load\n")
-	p("generator (`monitor simulate`). Each round runs monitor and the one-INSERT-per-request baseline\n")
-	p("(`monitor simulate baseline`) back to back, so the ratio compares designs under the same load from\n")
-	p("other processes; figures are medians over %d rounds.\n\n", len(bursts))
+	p("generator (`monitor simulate`). Each round runs three designs back to back: monitor, the\n")
+	p("one-INSERT-per-request baseline (`monitor simulate baseline`) and the floor (`monitor simulate floor`:\n")
+	p("Echo reading each body, decoding it with encoding/json into the report struct and answering the\n")
+	p("fixed reply, storing nothing), so the ratios compare designs under the same load from other\n")
+	p("processes; figures are medians over %d rounds. The floor's time is its sending time: it has\n", len(bursts))
+	p("nothing to land.\n\n")
 	p("- command: `%s`\n", info["command"])
 	p("- machine: %s CPUs (`nproc`), %s; memory %s\n", info["nproc"], info["cpu"], info["mem"])
 	p("- software: %s; Redis %s; MariaDB %s; %s\n", info["go"], info["redis"], info["mariadb"], info["kernel"])
@@ -182,6 +189,14 @@ func run(dir, out, notesPath string) error {
 	burstLand := median(bursts, landing)
 	baseLand := median(bases, landing)
 	ratio := baseLand / burstLand
+	floorSend := median(floors, func(r round) float64 { return r.res.SendSeconds })
+	steadyP50 := median(steadies, func(r round) float64 { return r.res.P50ms })
+	cpu := median(bursts, func(r round) float64 {
+		if r.cpu == nil {
+			return 1e9
+		}
+		return r.cpu[0] + r.cpu[1] + r.cpu[2]
+	})
 	acked := median(bursts, func(r round) float64 { return float64(r.res.Accepted) / float64(max(1, r.res.Sent)) * 100 })
 	lost := median(bursts, func(r round) float64 { return float64(lossOf(r.res)) })
 	dup := median(bursts, func(r round) float64 { return float64(dupOf(r.res)) })
@@ -209,27 +224,40 @@ func run(dir, out, notesPath string) error {
 		lost, dup, lossOf(maxLost.res), dupOf(maxDup.res), mark(lossOf(maxLost.res) == 0 && dupOf(maxDup.res) == 0))
 	p("| … all rows in tb_status ≤ 7 s after the first request | %s | %s |\n", secs(burstLand), mark(burstLand <= 7))
 	p("| landing ≥ 3× faster than the baseline | baseline %s, ratio %.2f× | %s |\n", secs(baseLand), ratio, mark(ratio >= 3))
+	if len(floors) > 0 {
+		p("| landing within 2× of the floor | floor %s, ratio %.2f× | %s |\n", secs(floorSend), burstLand/floorSend, mark(burstLand <= 2*floorSend))
+	}
+	p("| CPU per report of monitor, Redis and MariaDB together ≤ 100 µs (burst) | %.0f µs | %s |\n", cpu, mark(cpu <= 100))
 	p("| sustained ingest ≥ 15,000 reports/s end to end | best end-to-end rate: %.0f/s in the steady runs, %.0f/s in the bursts (median) | %s |\n",
 		sustained, burstE2E, mark(sustained >= 15000 || burstE2E >= 15000))
 	p("| p99 ≤ 25 ms at a steady %.0f reports/s | %.2f ms | %s |\n", rateOf(steadies), steadyP99, mark(steadyP99 <= 25))
+	p("| p50 ≤ 3 ms at a steady %.0f reports/s | %.2f ms | %s |\n", rateOf(steadies), steadyP50, mark(steadyP50 <= 3))
 	p("| peak RSS of `monitor all` ≤ 128 MB during the burst | %.0f MiB | %s |\n\n", rss, mark(rss > 0 && rss <= 128))
 
 	p("## Burst, side by side\n\n| round | load avg before | design | accepted | accepted/s | p50 | p99 | max | landed after | end to end | lost | dup | peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for i := range max(len(bursts), len(bases)) {
+	for i := range max(len(bursts), len(bases), len(floors)) {
 		if i < len(bursts) {
 			row(&b, bursts[i], "monitor")
 		}
 		if i < len(bases) {
 			row(&b, bases[i], "baseline")
 		}
+		if i < len(floors) {
+			row(&b, floors[i], "floor")
+		}
 	}
-	p("\nMedian landing: monitor %s, baseline %s: **%.2f×** faster.\n\n", secs(burstLand), secs(baseLand), ratio)
+	p("\nMedian landing: monitor %s, baseline %s: **%.2f×** faster.", secs(burstLand), secs(baseLand), ratio)
+	if len(floors) > 0 {
+		p(" Floor (sending, nothing to land): %s: monitor takes **%.2f×** the floor's time.", secs(floorSend), burstLand/floorSend)
+	}
+	p("\n\n")
 	p("### CPU per accepted report (median µs, from /proc/PID/stat and getrusage, sending + landing)\n\n")
 	p("Load-independent where wall-clock figures are not: this is what 2 cores have to pay per report.\n")
 	p("Redis and MariaDB figures include whatever other processes asked of them meanwhile.\n\n")
 	p("| design | server | Redis | MariaDB | load generator | total |\n|---|---|---|---|---|---|\n")
 	cpuRow(&b, "monitor", bursts)
 	cpuRow(&b, "baseline", bases)
+	cpuRow(&b, "floor", floors)
 	cpuRow(&b, fmt.Sprintf("monitor, steady %.0f/s", rateOf(steadies)), steadies)
 	p("\n")
 
@@ -286,8 +314,9 @@ func dupOf(r simulate.Result) int {
 
 func row(b *strings.Builder, r round, design string) {
 	res := r.res
-	land, e2e := "—", "—"
+	land, e2e, lost, dup := "—", "—", "—", "—"
 	if res.Land != nil {
+		lost, dup = strconv.Itoa(lossOf(res)), strconv.Itoa(dupOf(res))
 		land = secs(landing(r))
 		e2e = fmt.Sprintf("%.0f/s", res.Land.EndToEndPerSec)
 	}
@@ -299,8 +328,8 @@ func row(b *strings.Builder, r round, design string) {
 	if r.rss > 0 {
 		rss = fmt.Sprintf("%.0f MiB", r.rss)
 	}
-	fmt.Fprintf(b, "| %s | %s | %s | %s | %.0f | %.1f ms | %.1f ms | %.1f ms | %s | %s | %d | %d | %s |\n",
-		r.name, r.load, design, accepted, res.AcceptedPerSec, res.P50ms, res.P99ms, res.MaxMs, land, e2e, lossOf(res), dupOf(res), rss)
+	fmt.Fprintf(b, "| %s | %s | %s | %s | %.0f | %.1f ms | %.1f ms | %.1f ms | %s | %s | %s | %s | %s |\n",
+		r.name, r.load, design, accepted, res.AcceptedPerSec, res.P50ms, res.P99ms, res.MaxMs, land, e2e, lost, dup, rss)
 }
 
 func cpuRow(b *strings.Builder, design string, rs []round) {
