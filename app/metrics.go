@@ -90,7 +90,7 @@ func (p *process) registerClusterMetrics(cfg *config.Config, reg prometheus.Regi
 	for _, j := range sched.Jobs {
 		jobs = append(jobs, clustermetrics.Job{Type: j.Type, Period: j.Schedule.Interval(now), TickKey: scheduler.LastTickKey(j.Type)})
 	}
-	queues, err := clustermetrics.NewQueueCollector(p.redis.Client, clustermetrics.QueueOptions{Queues: queueNames(cfg), Jobs: jobs, Logger: log})
+	queues, err := clustermetrics.NewQueueCollector(p.redis.Client, clustermetrics.QueueOptions{Queues: queueNames(cfg), Discover: task.IsIngestQueue, Jobs: jobs, Logger: log})
 	if err != nil {
 		return err
 	}

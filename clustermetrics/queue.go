@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"monitor/backend"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,10 @@ type Job struct {
 type QueueOptions struct {
 	// Queues are the asynq queues to export; at least one.
 	Queues []string
+	// Discover, when set, also exports every other queue asynq lists (its set
+	// asynq:queues) that Discover accepts: the ingest queues of a former
+	// MONITOR_INGEST_QUEUES, which workers still drain, are part of the backlog too.
+	Discover func(queue string) bool
 	// Jobs are the periodic jobs whose newest tick is exported; optional.
 	Jobs []Job
 	// MaxGroups bounds the groups read per queue and scrape (default 1024). A queue with
@@ -190,7 +195,21 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 func (c *QueueCollector) readAll(ctx context.Context) (snapshot, error) {
 	start := time.Now()
 	var snap snapshot
-	for _, q := range c.opt.Queues {
+	queues := c.opt.Queues
+	if c.opt.Discover != nil {
+		listed, err := c.rdb.SMembers(ctx, allQueues).Result()
+		if err != nil {
+			return snap, fmt.Errorf("list queues: %w", err)
+		}
+		slices.Sort(listed)
+		queues = slices.Clone(queues)
+		for _, q := range listed {
+			if !slices.Contains(c.opt.Queues, q) && c.opt.Discover(q) {
+				queues = append(queues, q)
+			}
+		}
+	}
+	for _, q := range queues {
 		qs, err := c.readQueue(ctx, q)
 		if err != nil {
 			return snap, fmt.Errorf("queue %s: %w", q, err)
@@ -223,6 +242,9 @@ func (c *QueueCollector) readAll(ctx context.Context) (snapshot, error) {
 	snap.took = time.Since(start)
 	return snap, nil
 }
+
+// allQueues is asynq's set of every queue a task was ever enqueued to.
+const allQueues = "asynq:queues"
 
 // readQueue reads queue q in two pipelined round trips. Every key of q carries the hash
 // tag {q}, so in a Redis Cluster both go to the one node that holds q.

@@ -175,6 +175,45 @@ func TestOptionsAreChecked(t *testing.T) {
 }
 
 // sizeOf gathers reg and returns monitor_queue_size{queue, state}.
+// TestCollectorDiscoversQueues: a queue asynq lists that Discover accepts is exported
+// beside the configured ones, and one it refuses is not.
+func TestCollectorDiscoversQueues(t *testing.T) {
+	r := testenv.NewRedis(t)
+	ctx := context.Background()
+	client := asynq.NewClientFromRedisClient(r.Client)
+	for _, q := range []string{"ingest-0", "ingest-7", "ingest-7", "other"} {
+		if _, err := client.EnqueueContext(ctx, asynq.NewTask("status:report", []byte(q)), asynq.Queue(q), asynq.Group("g")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := NewQueueCollector(r.Client, QueueOptions{Queues: []string{"ingest-0"}, MaxAge: time.Hour,
+		Discover: func(q string) bool { return strings.HasPrefix(q, "ingest-") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	if got := sizeOf(t, reg, "ingest-7", "aggregating"); got != 2 {
+		t.Errorf("discovered ingest-7 aggregating %v, want 2", got)
+	}
+	if got := sizeOf(t, reg, "ingest-0", "aggregating"); got != 1 {
+		t.Errorf("ingest-0 aggregating %v, want 1", got)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "queue" && l.GetValue() == "other" {
+					t.Fatalf("%s exports the refused queue other", mf.GetName())
+				}
+			}
+		}
+	}
+}
+
 func sizeOf(t *testing.T, reg prometheus.Gatherer, queue, state string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
