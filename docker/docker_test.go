@@ -612,6 +612,25 @@ func TestCompose(t *testing.T) {
 		}
 	}
 
+	// boundedNoEviction checks that a Redis has a maxmemory and refuses writes past it
+	// instead of evicting queued reports: the API sheds at MONITOR_REDIS_SHED_SHARE of
+	// maxmemory, which it cannot do without one.
+	boundedNoEviction := func(t *testing.T, name string, s composeService) {
+		t.Helper()
+		flag := func(f string) string {
+			if i := slices.Index(s.Command, f); i >= 0 && i+1 < len(s.Command) {
+				return interpolate(t, s.Command[i+1])
+			}
+			return ""
+		}
+		if m := flag("--maxmemory"); !regexp.MustCompile(`^[1-9][0-9]*(b|kb|mb|gb)?$`).MatchString(strings.ToLower(m)) {
+			t.Errorf("%s: --maxmemory %q, want a size, so that the API can shed before Redis is full", name, m)
+		}
+		if p := flag("--maxmemory-policy"); p != "noeviction" {
+			t.Errorf("%s: --maxmemory-policy %q, want noeviction: evicting would drop acknowledged reports", name, p)
+		}
+	}
+
 	t.Run("redis", func(t *testing.T) {
 		s := svc(t, "redis")
 		if !strings.HasPrefix(s.Image, "redis:") {
@@ -620,6 +639,7 @@ func TestCompose(t *testing.T) {
 		if i := slices.Index(s.Command, "--appendonly"); i < 0 || i+1 >= len(s.Command) || s.Command[i+1] != "yes" {
 			t.Errorf("command %q does not turn AOF on (--appendonly yes)", s.Command)
 		}
+		boundedNoEviction(t, "redis", s)
 		mountAt(t, s, "/data")
 		healthy(t, s)
 	})
@@ -790,6 +810,7 @@ func TestCompose(t *testing.T) {
 				if !strings.Contains(cmd, "--cluster-announce-hostname "+name) {
 					t.Errorf("%s does not announce its own name: %s", name, cmd)
 				}
+				boundedNoEviction(t, name, s)
 				healthy(t, s)
 			case strings.Contains(cmd, "--cluster create"):
 				create = cmd
