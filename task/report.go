@@ -35,6 +35,10 @@ func AppendReport(b []byte, r *model.Report) []byte {
 // ErrBadPayload marks a payload that can never be decoded, so retrying it is pointless.
 var ErrBadPayload = errors.New("bad payload")
 
+// maxAcceptedMicros is the last microsecond of year 9999, the newest accepted time a
+// payload may carry.
+var maxAcceptedMicros = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro() - 1
+
 // DecodeReport decodes one report that AppendReport encoded from the start of b and
 // returns the rest of b.
 func DecodeReport(b []byte) (model.Report, []byte, error) {
@@ -60,7 +64,9 @@ func DecodeReport(b []byte) (model.Report, []byte, error) {
 		b = b[k:]
 	}
 	us, k := binary.Varint(b)
-	if k <= 0 {
+	if k <= 0 || us < 0 || us > maxAcceptedMicros {
+		// The API writes the time it accepted the report; one before 1970 or past 9999 is
+		// not what it wrote, and neither JSON nor a MySQL DATETIME could hold it.
 		return r, nil, fmt.Errorf("%w: bad accepted time", ErrBadPayload)
 	}
 	r.AcceptedAt = time.UnixMicro(us).UTC()

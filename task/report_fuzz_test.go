@@ -12,7 +12,8 @@ import (
 // FuzzDecodeReport checks the report payload against refDecodeReport and refAppendReport,
 // a decoder and an encoder written from the format alone (version byte 1; sn, pos, city,
 // id, ndate, ntime, stime, ctime as length-prefixed bytes; unum1, unum2, amount, count,
-// line, tenant as numbers below 2^32; the accepted time in microseconds since 1970, zigzag;
+// line, tenant as numbers below 2^32; the accepted time in microseconds since 1970, zigzag,
+// from 1970 to the end of year 9999;
 // every length and number a little-endian base-128 varint). Arbitrary bytes never panic
 // DecodeReport, which accepts them exactly when the reference does, with the same report
 // and rest. A report made of the fuzzed fields encodes to the reference's bytes after any
@@ -54,6 +55,12 @@ func FuzzDecodeReport(f *testing.F) {
 			t.Fatalf("AppendReport(%x, %+v) = %x, want the prefix then %x", b, r, enc, refAppendReport(nil, &r))
 		}
 		enc = enc[len(b):]
+		if !acceptedInRange(micros) {
+			if _, _, err := DecodeReport(enc); !errors.Is(err, ErrBadPayload) {
+				t.Fatalf("accepted time %d µs decoded: %v, want ErrBadPayload", micros, err)
+			}
+			return
+		}
 		if back, rest, err := DecodeReport(enc); err != nil || back != r || len(rest) != 0 {
 			t.Fatalf("round trip of %+v: %+v, rest %x, %v", r, back, rest, err)
 		}
@@ -61,7 +68,7 @@ func FuzzDecodeReport(f *testing.F) {
 		// A second, different report: the strings and numbers rotated.
 		r2 := model.Report{SN: ctime, Pos: sn, City: pos, Type: city, NDate: typ, NTime: ndate, STime: ntime, CTime: stime,
 			Unum1: tenant, Unum2: unum1, Amount: unum2, Count: amount, Line: count, Tenant: line,
-			AcceptedAt: time.UnixMicro(^micros).UTC()}
+			AcceptedAt: time.UnixMicro(253402300800*1e6 - 1 - micros).UTC()} // in range as micros is
 		two := AppendReport(bytes.Clone(enc), &r2)
 		first, rest, err := DecodeReport(two)
 		if err != nil || first != r || !bytes.Equal(rest, two[len(enc):]) {
@@ -90,6 +97,10 @@ func refUvarint(b []byte) (v uint64, n int) {
 	}
 	return 0, 0
 }
+
+// acceptedInRange reports whether micros is an accepted time the format allows: from
+// 1970-01-01 to the end of 9999-12-31 (253402300800 s after 1970).
+func acceptedInRange(micros int64) bool { return micros >= 0 && micros <= 253402300800*1e6-1 }
 
 // refDecodeReport is the reference decoder of one payload at the start of b.
 func refDecodeReport(b []byte) (r model.Report, rest []byte, ok bool) {
@@ -122,6 +133,9 @@ func refDecodeReport(b []byte) (r model.Report, rest []byte, ok bool) {
 	micros := int64(z >> 1)
 	if z&1 != 0 {
 		micros = ^micros
+	}
+	if !acceptedInRange(micros) {
+		return r, nil, false
 	}
 	sec, us := micros/1e6, micros%1e6
 	if us < 0 {
