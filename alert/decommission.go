@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,11 +13,6 @@ import (
 	"monitor/fleet"
 	"monitor/model"
 )
-
-// keyDecommissioned is the set of the ids of alerts a decommission resolved, whose
-// resolved notices the next sweep sends: the notice groups are the sweep's, and the API
-// that decommissions a device must not write them beside a running sweep.
-const keyDecommissioned = "monitor:{alert}:decommissioned"
 
 var devicesDecommissioned = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "monitor_devices_decommissioned_total",
@@ -42,6 +35,9 @@ type CommandExpirer interface {
 type DecommissionOptions struct {
 	// Commands expires the device's open commands; required.
 	Commands CommandExpirer
+	// Notify records the resolved notices of the alerts a decommission resolves in the
+	// outbox, which the sweep sends with its own (Options.Notify, as the sweep's).
+	Notify bool
 	// Logger receives each decommission; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests move it.
@@ -75,10 +71,11 @@ func NewDecommissioner(db *gorm.DB, fl *fleet.Fleet, opt DecommissionOptions) (*
 // Decommission decommissions sn on behalf of by (ByOperator or model.DecommissionedByForgetAfter), and
 // returns model.ErrUnknownDevice when neither the database nor the fleet state knows it.
 //
-// Everything in the database happens in one transaction, committed after the fleet
-// state forgot the device and its alerts were queued for their resolved notices. So a
-// failure leaves the database as it was and repeating the call finishes the work; at
-// worst the live state forgot a device the database still has, which the repeat mends.
+// Everything in the database happens in one transaction, the resolved notices in the
+// outbox with the alerts they resolve, committed after the fleet state forgot the
+// device. So a failure leaves the database as it was and repeating the call finishes the
+// work; at worst the live state forgot a device the database still has, which the
+// repeat mends.
 func (d *Decommissioner) Decommission(ctx context.Context, sn, by string) error {
 	now := d.opt.Now().UTC().Truncate(time.Microsecond)
 	var resolved []uint64
@@ -111,69 +108,16 @@ func (d *Decommissioner) Decommission(ctx context.Context, sn, by string) error 
 		if !row && !seen && len(resolved) == 0 && expired == 0 {
 			return model.ErrUnknownDevice
 		}
-		return d.queueNotices(ctx, resolved)
+		if !d.opt.Notify {
+			return nil
+		}
+		return recordNotices(tx, nil, resolved, now)
 	})
 	if err != nil {
 		return err
 	}
 	devicesDecommissioned.WithLabelValues(by).Inc()
 	d.opt.Logger.Info("device decommissioned", "sn", sn, "by", by, "alerts_resolved", len(resolved), "commands_expired", expired)
-	return nil
-}
-
-// queueNotices queues the resolved notices of the alerts ids for the next sweep.
-func (d *Decommissioner) queueNotices(ctx context.Context, ids []uint64) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	members := make([]any, len(ids))
-	for i, id := range ids {
-		members[i] = strconv.FormatUint(id, 10)
-	}
-	if err := d.fleet.Redis().SAdd(ctx, keyDecommissioned, members...).Err(); err != nil {
-		return fmt.Errorf("queue resolved notices: %w", err)
-	}
-	return nil
-}
-
-// decommissioned returns the alerts that decommissions resolved since the last sweep,
-// for their resolved notices, and the members of keyDecommissioned they came from
-// (remove them with doneDecommissioned once the notices are pending). An id whose alert
-// is not resolved by a decommission (its transaction did not commit) is dropped.
-func (s *Sweeper) decommissioned(ctx context.Context) ([]model.Alert, []string, error) {
-	members, err := s.fleet.Redis().SMembers(ctx, keyDecommissioned).Result()
-	if err != nil {
-		return nil, nil, fmt.Errorf("read decommissioned alerts: %w", err)
-	}
-	ids := make([]uint64, 0, len(members))
-	for _, m := range members {
-		if id, err := strconv.ParseUint(m, 10, 64); err == nil {
-			ids = append(ids, id)
-		}
-	}
-	var out []model.Alert
-	for part := range slices.Chunk(ids, rowsPerStatement) {
-		var as []model.Alert
-		if err := s.db.WithContext(ctx).Where("id IN ? AND state = ? AND decommissioned", part, model.AlertResolved).
-			Order("id").Find(&as).Error; err != nil {
-			return nil, nil, fmt.Errorf("read decommissioned alerts: %w", err)
-		}
-		out = append(out, as...)
-	}
-	return out, members, nil
-}
-
-// doneDecommissioned removes members from keyDecommissioned.
-func (s *Sweeper) doneDecommissioned(ctx context.Context, members []string) error {
-	for part := range slices.Chunk(members, rowsPerStatement) {
-		args := make([]any, len(part))
-		for i, m := range part {
-			args[i] = m
-		}
-		if err := s.fleet.Redis().SRem(ctx, keyDecommissioned, args...).Err(); err != nil {
-			return fmt.Errorf("clear decommissioned alerts: %w", err)
-		}
-	}
 	return nil
 }
 

@@ -207,15 +207,8 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	res.Fired, res.Resolved = len(fired), len(resolved)
-	// The alerts decommissions resolved (since the last sweep, and this one's own) get
-	// their resolved notices here, where the notice groups are kept.
-	dec, members, err := s.decommissioned(ctx)
-	if err != nil {
-		return res, err
-	}
-	res.Resolved += len(dec)
 	if !s.opt.Notify {
-		return res, s.doneDecommissioned(ctx, members)
+		return res, nil
 	}
 	// Read after store: the alerts resolved just now are no longer firing, and those
 	// fired just now were notified now.
@@ -224,12 +217,12 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	// The notices of what was fired and resolved come from the outbox, with those an
-	// earlier sweep stored but could not hand on.
+	// earlier sweep stored but could not hand on, and those of decommissions.
 	outFiring, outResolved, noticeIDs, err := s.outbox(ctx)
 	if err != nil {
 		return res, err
 	}
-	n, err := s.notify(ctx, slices.Concat(outFiring, repeats), slices.Concat(outResolved, dec), now)
+	n, err := s.notify(ctx, slices.Concat(outFiring, repeats), outResolved, now)
 	res.Notifications = n
 	if pendingSaved(err) {
 		if serr := s.sent(ctx, noticeIDs); serr != nil {
@@ -237,9 +230,6 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 		}
 	}
 	if err != nil {
-		return res, err
-	}
-	if err := s.doneDecommissioned(ctx, members); err != nil {
 		return res, err
 	}
 	if err := s.notified(ctx, repeats, now); err != nil {
