@@ -587,8 +587,13 @@ func (c *Config) applyEnv(environ []string, set map[string]bool) error {
 		if !ok {
 			continue
 		}
-		set[tag] = true
 		f := rv.Field(i)
+		if _, text := f.Interface().(string); !text && strings.TrimSpace(raw) == "" {
+			// An empty number or duration is unset, as an empty text value means its
+			// default: MONITOR_FORGET_AFTER= keeps 720h, not 0 (never).
+			continue
+		}
+		set[tag] = true
 		switch f.Interface().(type) {
 		case string:
 			f.SetString(raw)
@@ -611,11 +616,6 @@ func (c *Config) applyEnv(environ []string, set map[string]bool) error {
 			}
 			f.SetFloat(x)
 		case time.Duration:
-			if strings.TrimSpace(raw) == "" {
-				// Empty is unset: the default, which for MONITOR_ALERT_REPEAT_EVERY is never.
-				f.SetInt(0)
-				continue
-			}
 			d, err := time.ParseDuration(strings.TrimSpace(raw))
 			if err != nil {
 				return &KeyError{Key: name, Msg: fmt.Sprintf("%q is not a duration like 30s or 5m", raw)}

@@ -214,3 +214,19 @@ func TestAlertRepeatEveryIsASetting(t *testing.T) {
 		t.Fatal("repeats by default")
 	}
 }
+
+// TestEmptyNumbersAndDurationsMeanTheDefault: an exported but empty variable (as compose
+// passes ${VAR:-}) is unset, like an empty text value: MONITOR_FORGET_AFTER= keeps the
+// contract's 720h instead of turning forgetting off.
+func TestEmptyNumbersAndDurationsMeanTheDefault(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := Load("", []string{"MONITOR_FORGET_AFTER=", "MONITOR_OFFLINE_AFTER= ", "MONITOR_REDIS_DB=",
+		"MONITOR_INGEST_QUEUES=", "MONITOR_REDIS_SHED_SHARE="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ForgetAfter != 720*time.Hour || c.OfflineAfter != 30*time.Minute || c.RedisDB != 0 || c.IngestQueues != 1 || c.RedisShedShare != 0.8 {
+		t.Errorf("forget %v, offline %v, db %d, queues %d, shed %v; want 720h, 30m, 0, 1, 0.8",
+			c.ForgetAfter, c.OfflineAfter, c.RedisDB, c.IngestQueues, c.RedisShedShare)
+	}
+}
