@@ -35,9 +35,6 @@ type CommandExpirer interface {
 type DecommissionOptions struct {
 	// Commands expires the device's open commands; required.
 	Commands CommandExpirer
-	// Notify records the resolved notices of the alerts a decommission resolves in the
-	// outbox, which the sweep sends with its own (Options.Notify, as the sweep's).
-	Notify bool
 	// Logger receives each decommission; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests move it.
@@ -72,14 +69,14 @@ func NewDecommissioner(db *gorm.DB, fl *fleet.Fleet, opt DecommissionOptions) (*
 // returns model.ErrUnknownDevice when neither the database nor the fleet state knows it.
 //
 // Everything in the database happens in one transaction, the resolved notices in the
-// outbox with the alerts they resolve, committed after the fleet state forgot the
-// device. So a failure leaves the database as it was and repeating the call finishes the
-// work; at worst the live state forgot a device the database still has, which the
-// repeat mends.
+// outbox with the alerts they resolve (a sweep without a webhook drops them); the live
+// state on Redis goes after the commit. Repeating the call after a failure finishes the
+// work.
 func (d *Decommissioner) Decommission(ctx context.Context, sn, by string) error {
 	now := d.opt.Now().UTC().Truncate(time.Microsecond)
 	var resolved []uint64
 	var expired int64
+	var known bool
 	err := d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Where("sn = ?", sn).Delete(&model.Device{})
 		if res.Error != nil {
@@ -101,20 +98,21 @@ func (d *Decommissioner) Decommission(ctx context.Context, sn, by string) error 
 		if expired, err = d.opt.Commands.ExpireDevice(ctx, tx, sn); err != nil {
 			return err
 		}
-		seen, err := d.fleet.Forget(ctx, sn)
-		if err != nil {
-			return err
-		}
-		if !row && !seen && len(resolved) == 0 && expired == 0 {
-			return model.ErrUnknownDevice
-		}
-		if !d.opt.Notify {
-			return nil
-		}
+		known = row || len(resolved) > 0 || expired > 0
 		return recordNotices(tx, nil, resolved, now)
 	})
 	if err != nil {
 		return err
+	}
+	// The live state goes after the commit: a failed commit leaves it, so the device is
+	// still found (by the sweep's forgetting too) and a repeat does the work; a failed
+	// Forget leaves the device in the live state only, where a repeat finds it.
+	seen, err := d.fleet.Forget(ctx, sn)
+	if err != nil {
+		return err
+	}
+	if !known && !seen {
+		return model.ErrUnknownDevice
 	}
 	devicesDecommissioned.WithLabelValues(by).Inc()
 	d.opt.Logger.Info("device decommissioned", "sn", sn, "by", by, "alerts_resolved", len(resolved), "commands_expired", expired)
@@ -142,7 +140,10 @@ func (s *Sweeper) forget(ctx context.Context, iv *intakeView, now time.Time) (in
 	n := 0
 	for _, d := range gone {
 		err := s.opt.Decommissioner.Decommission(ctx, d.SN, model.DecommissionedByForgetAfter)
-		if err != nil && !errors.Is(err, model.ErrUnknownDevice) {
+		switch {
+		case errors.Is(err, model.ErrUnknownDevice):
+			continue // decommissioned meanwhile
+		case err != nil:
 			return n, err
 		}
 		n++

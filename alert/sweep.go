@@ -208,6 +208,10 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 	}
 	res.Fired, res.Resolved = len(fired), len(resolved)
 	if !s.opt.Notify {
+		// No webhook: the notices a decommission recorded have nowhere to go.
+		if err := s.db.WithContext(ctx).Where("1 = 1").Delete(&model.AlertNotice{}).Error; err != nil {
+			return res, fmt.Errorf("drop alert notices: %w", err)
+		}
 		return res, nil
 	}
 	// Read after store: the alerts resolved just now are no longer firing, and those

@@ -59,7 +59,7 @@ func newEnv(t *testing.T, opt alert.Options) *env {
 	if e.cmds, err = command.New(e.db, e.fl, command.Options{Logger: opt.Logger, Now: opt.Now}); err != nil {
 		t.Fatal(err)
 	}
-	if e.dec, err = alert.NewDecommissioner(e.db, e.fl, alert.DecommissionOptions{Commands: e.cmds, Notify: opt.Notify, Logger: opt.Logger, Now: opt.Now}); err != nil {
+	if e.dec, err = alert.NewDecommissioner(e.db, e.fl, alert.DecommissionOptions{Commands: e.cmds, Logger: opt.Logger, Now: opt.Now}); err != nil {
 		t.Fatal(err)
 	}
 	opt.Decommissioner = e.dec

@@ -120,7 +120,7 @@ func build(ctx context.Context, r role, cfg *config.Config, log *slog.Logger) (p
 		if p.commands, err = command.New(p.db, p.fleet, command.Options{TTL: cfg.CommandTTL, Logger: log}); err != nil {
 			return p, err
 		}
-		if p.decommissioner, err = alert.NewDecommissioner(p.db, p.fleet, alert.DecommissionOptions{Commands: p.commands, Notify: cfg.AlertWebhookURL != "", Logger: log}); err != nil {
+		if p.decommissioner, err = alert.NewDecommissioner(p.db, p.fleet, alert.DecommissionOptions{Commands: p.commands, Logger: log}); err != nil {
 			return p, err
 		}
 	}
