@@ -39,7 +39,7 @@ func partitionName(day time.Time) string { return "p" + day.Format("20060102") }
 
 // dayOf returns the UTC midnight of t's date.
 func dayOf(t time.Time) time.Time {
-	y, m, d := t.Date()
+	y, m, d := t.UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
