@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"monitor/model"
 	"monitor/scheduler"
+	"monitor/task"
 	"net/url"
 	"os"
 	"reflect"
@@ -445,8 +446,8 @@ func (c *Config) Validate() error {
 	if c.IngestGroups < 1 || c.IngestGroups > 1024 {
 		return bad("ingest_groups", "%d is not between 1 and 1024", c.IngestGroups)
 	}
-	if c.IngestQueues < 1 || c.IngestQueues > 256 {
-		return bad("ingest_queues", "%d is not between 1 and 256", c.IngestQueues)
+	if c.IngestQueues < 1 || c.IngestQueues > task.MaxIngestQueues {
+		return bad("ingest_queues", "%d is not between 1 and %d", c.IngestQueues, task.MaxIngestQueues)
 	}
 	// 4000 rows × 16 columns stays under MySQL's 65535 placeholders per statement.
 	if c.GroupMaxSize < 1 || c.GroupMaxSize > 4000 {

@@ -91,6 +91,9 @@ func (r *GroupRepair) Repair(ctx context.Context) (int, error) {
 
 // Start repairs now and then every Options.Every until Stop.
 func (r *GroupRepair) Start() {
+	if r.stop != nil {
+		return // running already: a second loop could never be stopped
+	}
 	r.stop, r.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(r.done)
@@ -118,5 +121,6 @@ func (r *GroupRepair) Stop() error {
 	}
 	close(r.stop)
 	<-r.done
+	r.stop = nil
 	return nil
 }

@@ -72,3 +72,20 @@ func TestGroupRepairRelistsAGroupAKilledAggregationLeft(t *testing.T) {
 		t.Fatalf("second Repair = %d, %v; want nothing to do", n, err)
 	}
 }
+
+// TestGroupRepairStartStopTwice: a second Start while running starts no second loop (one
+// Stop ends it, goleak checks), and a second Stop is harmless.
+func TestGroupRepairStartStopTwice(t *testing.T) {
+	rdb := testenv.NewRedis(t)
+	r, err := NewGroupRepair(rdb.Client, GroupRepairOptions{Queues: []string{task.QueueIngest}, Groups: []string{"shard-0"}, Every: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start()
+	r.Start()
+	for range 2 {
+		if err := r.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
