@@ -181,6 +181,7 @@ func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 	opt := api.Options{
 		Logger:         log,
 		Enqueuer:       asynq.NewClientFromRedisClient(p.redis.Pipelined),
+		BatchMaxRetry:  worker.BatchMaxRetry(cfg.BatchRetryFor),
 		Ingest:         ingest(cfg),
 		Fleet:          p.fleet,
 		Accepter:       p.recorder,

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -62,7 +63,26 @@ type BatchWriter struct {
 	log    *slog.Logger
 	sql    dialect
 	tracer trace.Tracer // nil: tracing off
+
+	// The batches that tasks running at once hand in, written together: see writeTogether.
+	mu      sync.Mutex
+	waiting []*batchWrite
+	writers int // writes in progress
 }
+
+// batchWrite is one task's reports waiting to be written, and then the outcome.
+type batchWrite struct {
+	reports []model.Report
+	done    chan struct{} // closed when err is set
+	err     error
+}
+
+// Joint writes: maxWriters bound the transactions one worker process runs at once, and
+// maxJointReports the reports of one.
+const (
+	maxWriters      = 2
+	maxJointReports = 4000
+)
 
 // NewBatchWriter returns a BatchWriter writing to db.
 func NewBatchWriter(db *gorm.DB, log *slog.Logger) *BatchWriter {
@@ -117,13 +137,93 @@ func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) (err error
 	if len(reports) == 0 {
 		return fmt.Errorf("batch of %d bytes has no decodable report: %w", len(t.Payload()), asynq.SkipRetry)
 	}
-	if _, err := w.Write(ctx, reports); err != nil {
+	if err := w.writeTogether(ctx, reports); err != nil {
 		return err
 	}
 	if bad > 0 {
 		return fmt.Errorf("batch holds %d undecodable items (its %d others are stored): %w", bad, len(reports), asynq.SkipRetry)
 	}
 	return nil
+}
+
+// writeTogether stores reports together with those of the other tasks running at once:
+// group commit. The API sends a batch per Redis round trip, small when reports trickle
+// in, and a transaction per small batch would cost MariaDB a commit per few reports. A
+// task that finds fewer than maxWriters writes in progress writes everything waiting,
+// its own reports first, and then whatever gathered meanwhile, until nothing waits.
+func (w *BatchWriter) writeTogether(ctx context.Context, reports []model.Report) error {
+	me := &batchWrite{reports: reports, done: make(chan struct{})}
+	w.mu.Lock()
+	w.waiting = append(w.waiting, me)
+	lead := w.writers < maxWriters
+	if lead {
+		w.writers++
+	}
+	w.mu.Unlock()
+	if lead {
+		w.writeWaiting(ctx)
+	}
+	select {
+	case <-me.done:
+		return me.err
+	case <-ctx.Done():
+		// Only a task that does not lead gets here: its batch may still be written, which
+		// the retry then finds stored.
+		return fmt.Errorf("wait for joint write: %w", ctx.Err())
+	}
+}
+
+// writeWaiting writes the waiting batches, at most maxJointReports reports at a time
+// (but at least one batch), until none waits.
+func (w *BatchWriter) writeWaiting(ctx context.Context) {
+	for {
+		w.mu.Lock()
+		n, rows := 0, 0
+		for n < len(w.waiting) && (n == 0 || rows+len(w.waiting[n].reports) <= maxJointReports) {
+			rows += len(w.waiting[n].reports)
+			n++
+		}
+		if n == 0 {
+			w.writers--
+			w.mu.Unlock()
+			return
+		}
+		batches := slices.Clone(w.waiting[:n])
+		w.waiting = slices.Delete(w.waiting, 0, n)
+		w.mu.Unlock()
+		w.writeBatches(ctx, batches, rows)
+	}
+}
+
+// writeBatches writes batches in one transaction and hands each its outcome. When that
+// fails for anything but a lock conflict (already retried), each batch is written on its
+// own, so one batch the database refuses fails no other.
+func (w *BatchWriter) writeBatches(ctx context.Context, batches []*batchWrite, rows int) {
+	finish := func(b *batchWrite, err error) {
+		b.err = err
+		close(b.done)
+	}
+	if len(batches) == 1 {
+		_, err := w.Write(ctx, batches[0].reports)
+		finish(batches[0], err)
+		return
+	}
+	all := make([]model.Report, 0, rows)
+	for _, b := range batches {
+		all = append(all, b.reports...)
+	}
+	_, err := w.Write(ctx, all)
+	if err != nil && !retryable(err) && ctx.Err() == nil {
+		w.log.WarnContext(ctx, "joint batch write failed; writing each batch on its own", "batches", len(batches), "err", err)
+		for _, b := range batches {
+			_, err := w.Write(ctx, b.reports)
+			finish(b, err)
+		}
+		return
+	}
+	for _, b := range batches {
+		finish(b, err)
+	}
 }
 
 // Write stores reports and returns how many were new. Rows are sorted by sn so that
