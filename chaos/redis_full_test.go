@@ -17,9 +17,11 @@ import (
 func TestRedisFullShedsAndRecovers(t *testing.T) {
 	t.Parallel()
 	// held is how long the API sheds, terminals still posting, before a worker starts.
-	maxmemory, rate, d, held := int64(8<<20), 1000.0, 24*time.Second, 5*time.Second
+	// A report takes about 300 bytes of Redis in the small batches of a steady load
+	// (Redis itself about 1 MiB), so 1,500 reports a second fill 80% of 4 MiB in 5-8 s.
+	maxmemory, rate, d, held := int64(4<<20), 1500.0, 24*time.Second, 5*time.Second
 	if full {
-		maxmemory, rate, d, held = 20<<20, 2000, 60*time.Second, 10*time.Second
+		maxmemory, rate, d, held = 12<<20, 2000, 60*time.Second, 10*time.Second
 	}
 	s := newStack(t, redisConfig{MaxMemory: maxmemory}, "MONITOR_REDIS_SHED_SHARE=0.8")
 	api := s.start("api")
