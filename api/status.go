@@ -31,7 +31,7 @@ var (
 		Name: "monitor_reports_rejected_total", Help: "Reports refused, by HTTP status.",
 	}, []string{"status"})
 	enqueueSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
-		Name: "monitor_enqueue_seconds", Help: "Time to enqueue one report on Redis.",
+		Name: "monitor_enqueue_seconds", Help: "Time a report waits for its batch to be enqueued on Redis.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 	})
 )
