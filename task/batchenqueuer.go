@@ -20,8 +20,11 @@ type BatchEnqueuerOptions struct {
 	// Ingest says which queue each report goes to.
 	Ingest Ingest
 	// MaxReports bounds the reports of one task; default 1000. A batch that reaches it is
-	// sent at once, even while another of its queue is on its way.
+	// sent at once, even while others of its queue are on their way.
 	MaxReports int
+	// MaxInFlight is how many batches of one queue may be on their way to Redis before
+	// reports wait to gather into the next; default 1.
+	MaxInFlight int
 	// Timeout bounds one enqueue; default 5s. Every report of a batch that times out is
 	// refused, though Redis may have stored it (the duplicates are written once).
 	Timeout time.Duration
@@ -34,12 +37,13 @@ type BatchEnqueuerOptions struct {
 func (o BatchEnqueuerOptions) withDefaults() (BatchEnqueuerOptions, error) {
 	o.Ingest.Queues = cmp.Or(o.Ingest.Queues, 1)
 	o.MaxReports = cmp.Or(o.MaxReports, 1000)
+	o.MaxInFlight = cmp.Or(o.MaxInFlight, 1)
 	o.Timeout = cmp.Or(o.Timeout, 5*time.Second)
 	switch {
 	case o.Ingest.Queues < 1 || o.Ingest.Queues > MaxIngestQueues:
 		return o, fmt.Errorf("batch enqueuer: %d ingest queues is not 1-%d", o.Ingest.Queues, MaxIngestQueues)
-	case o.MaxReports < 1:
-		return o, fmt.Errorf("batch enqueuer: max reports %d is below 1", o.MaxReports)
+	case o.MaxReports < 1 || o.MaxInFlight < 1:
+		return o, fmt.Errorf("batch enqueuer: max reports %d or max in flight %d is below 1", o.MaxReports, o.MaxInFlight)
 	case o.Timeout < 0 || o.TaskTimeout < 0 || o.MaxRetry < 0:
 		return o, errors.New("batch enqueuer: negative timeout or retry count")
 	}
@@ -105,14 +109,16 @@ func (e *BatchEnqueuer) Enqueue(_ context.Context, r *model.Report, traceparent 
 		q.next = b
 	}
 	b.add(r, traceparent)
-	send := q.inFlight == 0 || b.reports >= e.opt.MaxReports
+	send := q.inFlight < e.opt.MaxInFlight || b.reports >= e.opt.MaxReports
 	if send {
 		q.next = nil
 		q.inFlight++
 	}
 	q.mu.Unlock()
 	if send {
-		go e.send(q, b)
+		// The report that sends a batch waits for it anyway: it sends it itself, which
+		// spares a goroutine switch on the way to Redis and back.
+		e.send(q, b)
 	}
 	<-b.done
 	return b.err
@@ -133,19 +139,22 @@ func (b *reportBatch) add(r *model.Report, traceparent string) {
 	}
 }
 
-// send enqueues b, then the batch that gathered meanwhile, until none is left.
+// send enqueues b and, once it is stored, starts sending the batch that gathered
+// meanwhile, if the in-flight limit allows, in a goroutine of its own: none of its
+// reports' requests has sent a batch of its own to wait on.
 func (e *BatchEnqueuer) send(q *batchQueue, b *reportBatch) {
-	for b != nil {
-		b.err = e.enqueue(q.name, b)
-		close(b.done)
-		q.mu.Lock()
-		q.inFlight--
-		b = nil
-		if q.inFlight == 0 && q.next != nil {
-			b, q.next = q.next, nil
-			q.inFlight++
-		}
-		q.mu.Unlock()
+	b.err = e.enqueue(q.name, b)
+	close(b.done)
+	q.mu.Lock()
+	q.inFlight--
+	var next *reportBatch
+	if q.inFlight < e.opt.MaxInFlight && q.next != nil {
+		next, q.next = q.next, nil
+		q.inFlight++
+	}
+	q.mu.Unlock()
+	if next != nil {
+		go e.send(q, next)
 	}
 }
 
