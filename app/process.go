@@ -266,6 +266,7 @@ func (p *process) buildWorker(ctx context.Context, cfg *config.Config, log *slog
 	}
 	mux := asynq.NewServeMux()
 	batches := worker.NewBatchWriter(p.db, log)
+	p.onClose(batches.Close)
 	if p.tracer != nil {
 		batches = batches.Traced(p.tracer)
 	}

@@ -174,6 +174,7 @@ func TestBatchEnqueuerOptions(t *testing.T) {
 	for _, o := range []task.BatchEnqueuerOptions{
 		{Ingest: task.Ingest{Queues: task.MaxIngestQueues + 1}},
 		{MaxReports: -1},
+		{MaxInFlight: -1},
 		{Timeout: -time.Second},
 		{MaxRetry: -1},
 	} {
