@@ -27,7 +27,8 @@ type ServerOptions struct {
 	// LeftoverQueues are ingest queues of a former count that still hold reports: they
 	// are processed too, at weight 1, so a change of the count strands nothing.
 	LeftoverQueues []string
-	// Concurrency is the number of tasks run at once; default 8.
+	// Concurrency is the number of tasks run at once; default 256. Batch tasks waiting
+	// for their joint write hold their slots, so it bounds how many share one.
 	Concurrency int
 	// GroupMaxSize, GroupMaxDelay and GroupGracePeriod tune the aggregation of a group of
 	// reports into one batch (asynq.Config); defaults 2000, 2s and 1s.
@@ -43,7 +44,7 @@ type ServerOptions struct {
 }
 
 func (o ServerOptions) withDefaults() (ServerOptions, error) {
-	o.Concurrency = cmp.Or(o.Concurrency, 32)
+	o.Concurrency = cmp.Or(o.Concurrency, 256)
 	o.IngestQueues = cmp.Or(o.IngestQueues, 1)
 	o.GroupMaxSize = cmp.Or(o.GroupMaxSize, 2000)
 	o.GroupMaxDelay = cmp.Or(o.GroupMaxDelay, 2*time.Second)
