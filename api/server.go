@@ -42,6 +42,7 @@ type Server struct {
 	log  *slog.Logger
 	echo *echo.Echo
 
+	reports    *task.BatchEnqueuer
 	deviceKeys deviceKeys     // nil when device auth is off
 	limiter    *deviceLimiter // per-device rate limit of the terminal routes
 }
@@ -51,11 +52,13 @@ type Server struct {
 type Options struct {
 	// Logger receives request errors; nil discards them.
 	Logger *slog.Logger
-	// Enqueuer enqueues each accepted report; required. Ingest spreads reports over the
-	// ingest queues and their groups (default one queue of 16 groups); the Fleet must be
-	// sharded over the same queues.
-	Enqueuer *asynq.Client
-	Ingest   task.Ingest
+	// Enqueuer enqueues the accepted reports, those that arrive together as one batch
+	// task (task.BatchEnqueuer); required. Ingest spreads reports over the ingest queues
+	// (default one queue); the Fleet must be sharded over the same queues. BatchMaxRetry
+	// is the batch task's retry limit (default asynq's).
+	Enqueuer      *asynq.Client
+	Ingest        task.Ingest
+	BatchMaxRetry int
 	// Fleet records last-seen times and finds open commands; Commands completes them.
 	// Accepter, when set, records each accepted report instead of Fleet.Accept (the
 	// composition root gives it a fleet.Recorder, which buffers the writes).
@@ -156,6 +159,12 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opt: opt, log: opt.Logger, echo: echo.New()}
+	s.reports, err = task.NewBatchEnqueuer(opt.Enqueuer, task.BatchEnqueuerOptions{
+		Ingest: opt.Ingest, MaxRetry: opt.BatchMaxRetry, TaskTimeout: task.BatchTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
 	s.deviceKeys = newDeviceKeys(opt.DeviceKeys)
 	s.limiter = newDeviceLimiter(opt.DeviceRate, opt.DeviceBurst)
 	s.routes()

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -32,7 +31,7 @@ var (
 		Name: "monitor_reports_rejected_total", Help: "Reports refused, by HTTP status.",
 	}, []string{"status"})
 	enqueueSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
-		Name: "monitor_enqueue_seconds", Help: "Time to enqueue one report on Redis.",
+		Name: "monitor_enqueue_seconds", Help: "Time a report waits for its batch to be enqueued on Redis.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 	})
 )
@@ -111,19 +110,17 @@ func (s *Server) acceptReport(c echo.Context) error {
 	}
 	r.AcceptedAt = time.Now().UTC().Truncate(time.Microsecond)
 
-	ctx, t := req.Context(), (*asynq.Task)(nil)
+	ctx, traceparent := req.Context(), ""
 	if s.opt.Tracer != nil {
-		// The enqueue's span context rides in the task's headers to the batch that writes it.
+		// The enqueue's span context rides in the batch task's links to the batch's span.
 		var span trace.Span
-		ctx, span = s.opt.Tracer.Start(ctx, "enqueue "+task.TypeStatusReport, trace.WithSpanKind(trace.SpanKindProducer),
+		ctx, span = s.opt.Tracer.Start(ctx, "enqueue "+task.TypeStatusBatch, trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(attribute.String("messaging.destination.name", s.opt.Ingest.Queue(r.SN)), attribute.String("monitor.sn", r.SN)))
 		defer span.End()
-		t = s.opt.Ingest.NewTracedReportTask(&r, tracing.Traceparent(ctx))
-	} else {
-		t = s.opt.Ingest.NewReportTask(&r)
+		traceparent = tracing.Traceparent(ctx)
 	}
 	start := time.Now()
-	if _, err := s.opt.Enqueuer.EnqueueContext(ctx, t); err != nil {
+	if err := s.reports.Enqueue(ctx, &r, traceparent); err != nil {
 		unbind()
 		return &Error{Status: http.StatusServiceUnavailable, Msg: "queue unavailable, nothing was accepted: retry later", Err: err}
 	}

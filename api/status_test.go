@@ -83,20 +83,29 @@ func TestStatusUploadAcceptsAndEnqueues(t *testing.T) {
 			t.Fatalf("body = %v lacks cmdId", body)
 		}
 	}
-	group := task.Ingest{Queues: 1, Groups: h.srv.opt.Ingest.Groups}.Group("1C2EB08D")
-	tasks, err := h.inspector().ListAggregatingTasks(task.QueueIngest, group)
+	// The three reports went one at a time, so each is a batch task of its own, pending.
+	tasks, err := h.inspector().ListPendingTasks(task.QueueIngest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(tasks) != 3 {
-		t.Fatalf("group %s holds %d tasks, want 3", group, len(tasks))
+		t.Fatalf("queue %s holds %d tasks, want 3", task.QueueIngest, len(tasks))
 	}
-	r, _, err := task.DecodeReport(tasks[0].Payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.SN != "1C2EB08D" || time.Since(r.AcceptedAt) > time.Minute || r.AcceptedAt.After(time.Now()) {
-		t.Fatalf("queued report = %+v", r)
+	for _, ti := range tasks {
+		if ti.Type != task.TypeStatusBatch {
+			t.Fatalf("task type %q, want %q", ti.Type, task.TypeStatusBatch)
+		}
+		var items [][]byte
+		if err := task.SplitBatch(ti.Payload, func(item []byte) { items = append(items, item) }); err != nil || len(items) != 1 {
+			t.Fatalf("batch of %d items (%v), want 1", len(items), err)
+		}
+		r, rest, err := task.DecodeReport(items[0])
+		if err != nil || len(rest) != 0 {
+			t.Fatalf("decode: %v, %d bytes left", err, len(rest))
+		}
+		if r.SN != "1C2EB08D" || time.Since(r.AcceptedAt) > time.Minute || r.AcceptedAt.After(time.Now()) {
+			t.Fatalf("queued report = %+v", r)
+		}
 	}
 }
 

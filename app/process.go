@@ -181,6 +181,7 @@ func (p *process) buildAPI(cfg *config.Config, log *slog.Logger) error {
 	opt := api.Options{
 		Logger:         log,
 		Enqueuer:       asynq.NewClientFromRedisClient(p.redis.Pipelined),
+		BatchMaxRetry:  worker.BatchMaxRetry(cfg.BatchRetryFor),
 		Ingest:         ingest(cfg),
 		Fleet:          p.fleet,
 		Accepter:       p.recorder,
@@ -265,6 +266,7 @@ func (p *process) buildWorker(ctx context.Context, cfg *config.Config, log *slog
 	}
 	mux := asynq.NewServeMux()
 	batches := worker.NewBatchWriter(p.db, log)
+	p.onClose(batches.Close)
 	if p.tracer != nil {
 		batches = batches.Traced(p.tracer)
 	}

@@ -101,7 +101,10 @@ func TestOneReportIsTracedFromHTTPToInsert(t *testing.T) {
 		t.Errorf("request span %s in trace %s, parent %s, kind %v, attributes %v: want the terminal's trace and span, status 200",
 			httpSpan.Name, httpSpan.SpanContext.TraceID(), httpSpan.Parent.SpanID(), httpSpan.SpanKind, httpSpan.Attributes)
 	}
-	enqueue := spans["enqueue status:report"]
+	enqueue, ok := spans["enqueue status:batch"]
+	if !ok {
+		t.Fatalf("no enqueue span among %v", names(exp.GetSpans()))
+	}
 	if enqueue.Parent.SpanID() != httpSpan.SpanContext.SpanID() || enqueue.SpanContext.TraceID() != httpSpan.SpanContext.TraceID() {
 		t.Errorf("enqueue span's parent %s, want the request span %s", enqueue.Parent.SpanID(), httpSpan.SpanContext.SpanID())
 	}

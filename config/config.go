@@ -273,7 +273,7 @@ func (c *Config) fillDefaults(set map[string]bool) {
 	unsetOr(set, "group_max_size", &c.GroupMaxSize, 2000)
 	unsetOr(set, "group_max_delay", &c.GroupMaxDelay, 2*time.Second)
 	unsetOr(set, "group_grace_period", &c.GroupGracePeriod, time.Second)
-	unsetOr(set, "worker_concurrency", &c.WorkerConcurrency, 8)
+	unsetOr(set, "worker_concurrency", &c.WorkerConcurrency, 256)
 	unsetOr(set, "batch_retry_for", &c.BatchRetryFor, 2*time.Hour)
 	unsetOr(set, "offline_after", &c.OfflineAfter, 30*time.Minute)
 	c.SweepEvery = cmp.Or(c.SweepEvery, "1m")

@@ -219,16 +219,43 @@ const flushBatch = 1000
 // then n triples sn, accepted micros, tenant, then bucket, count pairs.
 var flushScript = redis.NewScript(`
 local n = tonumber(ARGV[2])
-local i = 3
-for _ = 1, n do
-  local sn = ARGV[i]
-  redis.call('ZADD', KEYS[1], 'GT', ARGV[i+1], sn)
-  redis.call('HSETNX', KEYS[2], sn, ARGV[i+2])
-  if redis.call('SREM', KEYS[4], sn) == 1 then
-    redis.call('SADD', KEYS[5], sn)
+if n > 0 then
+  -- One variadic call per key, not one call per device: in a burst a flush carries up to
+  -- flushBatch devices, and Redis pays per call.
+  local sns, scored = {}, {}
+  for k = 0, n - 1 do
+    local i = 3 + 3 * k
+    sns[k + 1] = ARGV[i]
+    scored[2 * k + 1] = ARGV[i + 1]
+    scored[2 * k + 2] = ARGV[i]
   end
-  i = i + 3
+  redis.call('ZADD', KEYS[1], 'GT', unpack(scored))
+  -- HSETNX for each device: bind only those without a tenant.
+  local bound = redis.call('HMGET', KEYS[2], unpack(sns))
+  local bind = {}
+  for k = 1, n do
+    if not bound[k] then
+      bind[#bind + 1] = sns[k]
+      bind[#bind + 1] = ARGV[3 + 3 * (k - 1) + 2]
+    end
+  end
+  if #bind > 0 then
+    redis.call('HSET', KEYS[2], unpack(bind))
+  end
+  -- A device whose offline alert fires moves to the returned set.
+  local offline = redis.call('SMISMEMBER', KEYS[4], unpack(sns))
+  local back = {}
+  for k = 1, n do
+    if offline[k] == 1 then
+      back[#back + 1] = sns[k]
+    end
+  end
+  if #back > 0 then
+    redis.call('SREM', KEYS[4], unpack(back))
+    redis.call('SADD', KEYS[5], unpack(back))
+  end
 end
+local i = 3 + 3 * n
 while i < #ARGV do
   redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i+1])
   i = i + 2

@@ -4,9 +4,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 )
+
+// BatchTimeout bounds one attempt at writing a batch.
+const BatchTimeout = 2 * time.Minute
 
 // NewStatusBatchTask concatenates the payloads of a group's report tasks into one batch
 // task. Each report payload is length-prefixed so one bad item cannot corrupt the rest.

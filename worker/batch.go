@@ -5,11 +5,13 @@ package worker
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -62,7 +64,34 @@ type BatchWriter struct {
 	log    *slog.Logger
 	sql    dialect
 	tracer trace.Tracer // nil: tracing off
+
+	// The batches that tasks running at once hand in, written together: see writeTogether.
+	mu             sync.Mutex
+	waiting        []*batchWrite
+	waitingReports int // the reports of waiting
+	writers        int // writes in progress
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // full-size statements, by their SQL
 }
+
+// batchWrite is one task's reports waiting to be written, and then the outcome.
+type batchWrite struct {
+	reports []model.Report
+	done    chan struct{} // closed when err is set
+	err     error
+}
+
+// Joint writes: maxWriters bound the transactions one worker process runs at once, and
+// maxJointReports the reports of one. A second write starts only when backlogReports
+// wait: in a steady trickle one writer keeps up, and its transactions are twice the size
+// of two writers' (on the bench host that cut MariaDB's commits in half and the API's
+// median latency at 5,000 reports/s from 4.1 to 3.1 ms); in a burst two keep MariaDB busy.
+const (
+	maxWriters      = 2
+	maxJointReports = 4000
+	backlogReports  = 1000
+)
 
 // NewBatchWriter returns a BatchWriter writing to db.
 func NewBatchWriter(db *gorm.DB, log *slog.Logger) *BatchWriter {
@@ -117,13 +146,96 @@ func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) (err error
 	if len(reports) == 0 {
 		return fmt.Errorf("batch of %d bytes has no decodable report: %w", len(t.Payload()), asynq.SkipRetry)
 	}
-	if _, err := w.Write(ctx, reports); err != nil {
+	if err := w.writeTogether(ctx, reports); err != nil {
 		return err
 	}
 	if bad > 0 {
 		return fmt.Errorf("batch holds %d undecodable items (its %d others are stored): %w", bad, len(reports), asynq.SkipRetry)
 	}
 	return nil
+}
+
+// writeTogether stores reports together with those of the other tasks running at once:
+// group commit. The API sends a batch per Redis round trip, small when reports trickle
+// in, and a transaction per small batch would cost MariaDB a commit per few reports. A
+// task that finds no write in progress (or a backlog and fewer than maxWriters) writes
+// everything waiting, its own reports first, and then whatever gathered meanwhile,
+// until nothing waits.
+func (w *BatchWriter) writeTogether(ctx context.Context, reports []model.Report) error {
+	me := &batchWrite{reports: reports, done: make(chan struct{})}
+	w.mu.Lock()
+	w.waiting = append(w.waiting, me)
+	w.waitingReports += len(reports)
+	lead := w.writers == 0 || w.writers < maxWriters && w.waitingReports >= backlogReports
+	if lead {
+		w.writers++
+	}
+	w.mu.Unlock()
+	if lead {
+		w.writeWaiting(ctx)
+	}
+	select {
+	case <-me.done:
+		return me.err
+	case <-ctx.Done():
+		// Only a task that does not lead gets here: its batch may still be written, which
+		// the retry then finds stored.
+		return fmt.Errorf("wait for joint write: %w", ctx.Err())
+	}
+}
+
+// writeWaiting writes the waiting batches, at most maxJointReports reports at a time
+// (but at least one batch), until none waits.
+func (w *BatchWriter) writeWaiting(ctx context.Context) {
+	for {
+		w.mu.Lock()
+		n, rows := 0, 0
+		for n < len(w.waiting) && (n == 0 || rows+len(w.waiting[n].reports) <= maxJointReports) {
+			rows += len(w.waiting[n].reports)
+			n++
+		}
+		if n == 0 {
+			w.writers--
+			w.mu.Unlock()
+			return
+		}
+		batches := slices.Clone(w.waiting[:n])
+		w.waiting = slices.Delete(w.waiting, 0, n)
+		w.waitingReports -= rows
+		w.mu.Unlock()
+		w.writeBatches(ctx, batches, rows)
+	}
+}
+
+// writeBatches writes batches in one transaction and hands each its outcome. When that
+// fails for anything but a lock conflict (already retried), each batch is written on its
+// own, so one batch the database refuses fails no other.
+func (w *BatchWriter) writeBatches(ctx context.Context, batches []*batchWrite, rows int) {
+	finish := func(b *batchWrite, err error) {
+		b.err = err
+		close(b.done)
+	}
+	if len(batches) == 1 {
+		_, err := w.Write(ctx, batches[0].reports)
+		finish(batches[0], err)
+		return
+	}
+	all := make([]model.Report, 0, rows)
+	for _, b := range batches {
+		all = append(all, b.reports...)
+	}
+	_, err := w.Write(ctx, all)
+	if err != nil && !retryable(err) && ctx.Err() == nil {
+		w.log.WarnContext(ctx, "joint batch write failed; writing each batch on its own", "batches", len(batches), "err", err)
+		for _, b := range batches {
+			_, err := w.Write(ctx, b.reports)
+			finish(b, err)
+		}
+		return
+	}
+	for _, b := range batches {
+		finish(b, err)
+	}
 }
 
 // Write stores reports and returns how many were new. Rows are sorted by sn so that
@@ -172,9 +284,7 @@ func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices
 		conn := tx.Statement.ConnPool
 		for chunk := range slices.Chunk(reports, rowsPerStatement) {
 			query, args := w.sql.insertStatus(chunk)
-			begin := time.Now()
-			res, err := conn.ExecContext(ctx, query, args...)
-			w.traceSQL(ctx, begin, query, len(chunk), err)
+			res, err := w.exec(ctx, conn, query, len(chunk), args)
 			if err != nil {
 				return fmt.Errorf("insert tb_status: %w", err)
 			}
@@ -186,16 +296,70 @@ func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices
 		}
 		for chunk := range slices.Chunk(devices, rowsPerStatement) {
 			query, args := w.sql.upsertDevices(chunk)
-			begin := time.Now()
-			_, err := conn.ExecContext(ctx, query, args...)
-			w.traceSQL(ctx, begin, query, len(chunk), err)
-			if err != nil {
+			if _, err := w.exec(ctx, conn, query, len(chunk), args); err != nil {
 				return fmt.Errorf("upsert devices: %w", err)
 			}
 		}
 		return nil
 	})
 	return inserted, err
+}
+
+// exec runs one statement of rows rows on the transaction's connection. On MySQL a
+// full-size statement (rowsPerStatement rows, the common one in a burst) runs as a
+// server-side prepared statement, prepared once per connection: its 15,000-16,000 values
+// then travel in the binary protocol instead of as SQL text that the client escapes and
+// MariaDB parses (BenchmarkWrite: about 9% less MariaDB CPU per row). Smaller ones, one
+// per write at most, stay text.
+func (w *BatchWriter) exec(ctx context.Context, conn gorm.ConnPool, query string, rows int, args []any) (sql.Result, error) {
+	begin := time.Now()
+	var res sql.Result
+	var err error
+	if stx, ok := conn.(*sql.Tx); ok && w.sql.mysql && rows == rowsPerStatement {
+		var stmt *sql.Stmt
+		if stmt, err = w.prepared(ctx, query); err == nil {
+			res, err = stx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+		}
+	} else {
+		res, err = conn.ExecContext(ctx, query, args...)
+	}
+	w.traceSQL(ctx, begin, query, rows, err)
+	return res, err
+}
+
+// prepared returns query prepared on the database, preparing it the first time; database/sql
+// prepares it again on each connection that runs it.
+func (w *BatchWriter) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	w.stmtMu.Lock()
+	defer w.stmtMu.Unlock()
+	if stmt, ok := w.stmts[query]; ok {
+		return stmt, nil
+	}
+	sqlDB, err := w.db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	stmt, err := sqlDB.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if w.stmts == nil {
+		w.stmts = map[string]*sql.Stmt{}
+	}
+	w.stmts[query] = stmt
+	return stmt, nil
+}
+
+// Close releases the prepared statements.
+func (w *BatchWriter) Close() error {
+	w.stmtMu.Lock()
+	defer w.stmtMu.Unlock()
+	var errs []error
+	for q, stmt := range w.stmts {
+		errs = append(errs, stmt.Close())
+		delete(w.stmts, q)
+	}
+	return errors.Join(errs...)
 }
 
 // traceSQL hands a statement run past GORM to the database's GORM logger, so a slow
@@ -263,7 +427,9 @@ func maxTime(a, b time.Time) time.Time {
 func retryable(err error) bool {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
-		return me.Number == 1213 || me.Number == 1205 // deadlock, lock wait timeout
+		// Deadlock, lock wait timeout, and a prepared statement that a partition change
+		// invalidated (MariaDB re-prepares it on the next attempt).
+		return me.Number == 1213 || me.Number == 1205 || me.Number == 1615
 	}
 	return strings.Contains(err.Error(), "database is locked") // SQLite
 }

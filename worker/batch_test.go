@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 	"gorm.io/gorm"
 
@@ -420,5 +422,84 @@ func TestReportNeverMovesADevice(t *testing.T) {
 	var s model.Status
 	if err := db.First(&s, "sn = ? AND ntime = ?", "D1", "09:10:00").Error; err != nil || s.Tenant != 7 {
 		t.Fatalf("history row: tenant %d, %v; want 7", s.Tenant, err)
+	}
+}
+
+// writesSoFar is the number of batch writes (transactions) the writer has completed.
+func writesSoFar(t *testing.T) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := batchReports.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+// TestConcurrentBatchesAreWrittenTogether runs many batch tasks at once: every report is
+// stored once, in far fewer transactions than tasks.
+func TestConcurrentBatchesAreWrittenTogether(t *testing.T) {
+	db := testenv.NewDB(t).DB
+	w := NewBatchWriter(db, testenv.Logger(t))
+	const tasks, each = 40, 5
+	before := writesSoFar(t)
+	now := time.Now()
+	start := make(chan struct{})
+	errs := make(chan error, tasks)
+	var wg sync.WaitGroup
+	for i := range tasks {
+		wg.Go(func() {
+			var rs []model.Report
+			for j := range each {
+				rs = append(rs, report(fmt.Sprintf("J%03d", i), fmt.Sprintf("10:00:%02d", j), now))
+			}
+			<-start
+			errs <- w.ProcessTask(t.Context(), batchOf(rs...))
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(t, db, "tb_status"); n != tasks*each {
+		t.Fatalf("tb_status has %d rows, want %d", n, tasks*each)
+	}
+	if n := count(t, db, "devices"); n != tasks {
+		t.Fatalf("devices has %d rows, want %d", n, tasks)
+	}
+	writes := writesSoFar(t) - before
+	if writes == 0 || writes > tasks/2 {
+		t.Fatalf("%d transactions for %d tasks", writes, tasks)
+	}
+	t.Logf("%d tasks in %d transactions", tasks, writes)
+}
+
+// TestJointWriteIsolatesARefusedBatch writes three batches together, the middle one with
+// a serial number too long for its column: MySQL refuses the joint write, and each batch
+// is then written on its own, so only the refused one fails.
+func TestJointWriteIsolatesARefusedBatch(t *testing.T) {
+	tdb := testenv.NewDB(t)
+	if tdb.DSN == "" {
+		t.Skip("SQLite does not enforce column lengths")
+	}
+	w := NewBatchWriter(tdb.DB, testenv.Logger(t))
+	now := time.Now()
+	batches := []*batchWrite{
+		{reports: []model.Report{report("GOOD1", "10:00:00", now)}, done: make(chan struct{})},
+		{reports: []model.Report{report(strings.Repeat("L", 200), "10:00:00", now)}, done: make(chan struct{})},
+		{reports: []model.Report{report("GOOD2", "10:00:00", now)}, done: make(chan struct{})},
+	}
+	w.writeBatches(t.Context(), batches, 3)
+	for i, b := range batches {
+		<-b.done
+		if (b.err != nil) != (i == 1) {
+			t.Fatalf("batch %d: err %v", i, b.err)
+		}
+	}
+	if n := count(t, tdb.DB, "tb_status"); n != 2 {
+		t.Fatalf("tb_status has %d rows, want 2", n)
 	}
 }

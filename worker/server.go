@@ -16,9 +16,6 @@ import (
 	"monitor/task"
 )
 
-// batchTimeout bounds one attempt at writing a batch.
-const batchTimeout = 2 * time.Minute
-
 // maxRetryDelay caps the backoff between attempts at a task, so a database or webhook
 // that comes back is used again within minutes.
 const maxRetryDelay = 2 * time.Minute
@@ -30,7 +27,8 @@ type ServerOptions struct {
 	// LeftoverQueues are ingest queues of a former count that still hold reports: they
 	// are processed too, at weight 1, so a change of the count strands nothing.
 	LeftoverQueues []string
-	// Concurrency is the number of tasks run at once; default 8.
+	// Concurrency is the number of tasks run at once; default 256. Batch tasks waiting
+	// for their joint write hold their slots, so it bounds how many share one.
 	Concurrency int
 	// GroupMaxSize, GroupMaxDelay and GroupGracePeriod tune the aggregation of a group of
 	// reports into one batch (asynq.Config); defaults 2000, 2s and 1s.
@@ -46,7 +44,7 @@ type ServerOptions struct {
 }
 
 func (o ServerOptions) withDefaults() (ServerOptions, error) {
-	o.Concurrency = cmp.Or(o.Concurrency, 8)
+	o.Concurrency = cmp.Or(o.Concurrency, 256)
 	o.IngestQueues = cmp.Or(o.IngestQueues, 1)
 	o.GroupMaxSize = cmp.Or(o.GroupMaxSize, 2000)
 	o.GroupMaxDelay = cmp.Or(o.GroupMaxDelay, 2*time.Second)
@@ -91,12 +89,15 @@ func NewServer(redis asynq.RedisConnOpt, o ServerOptions) (*asynq.Server, error)
 		Concurrency: opt.Concurrency,
 		Queues:      weights,
 		GroupAggregator: asynq.GroupAggregatorFunc(func(_ string, tasks []*asynq.Task) *asynq.Task {
-			return task.NewStatusBatchTask(tasks, asynq.MaxRetry(maxRetry), asynq.Timeout(batchTimeout))
+			return task.NewStatusBatchTask(tasks, asynq.MaxRetry(maxRetry), asynq.Timeout(task.BatchTimeout))
 		}),
 		GroupMaxSize:     opt.GroupMaxSize,
 		GroupMaxDelay:    opt.GroupMaxDelay,
 		GroupGracePeriod: opt.GroupGracePeriod,
 		RetryDelayFunc:   TaskRetryDelay,
+		// The API's batches land within a fifth of a second of an idle spell, not asynq's
+		// second; an idle worker pays one dequeue per queue each time.
+		TaskCheckInterval: 200 * time.Millisecond,
 		// A retried task is moved back to pending within a second instead of asynq's 5 s.
 		DelayedTaskCheckInterval: time.Second,
 		ShutdownTimeout:          opt.ShutdownTimeout,

@@ -1,0 +1,181 @@
+package task
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"monitor/model"
+)
+
+// BatchEnqueuerOptions configures NewBatchEnqueuer.
+type BatchEnqueuerOptions struct {
+	// Ingest says which queue each report goes to.
+	Ingest Ingest
+	// MaxReports bounds the reports of one task; default 1000. A batch that reaches it is
+	// sent at once, even while others of its queue are on their way.
+	MaxReports int
+	// MaxInFlight is how many batches of one queue may be on their way to Redis before
+	// reports wait to gather into the next; default 1.
+	MaxInFlight int
+	// Timeout bounds one enqueue; default 5s. Every report of a batch that times out is
+	// refused, though Redis may have stored it (the duplicates are written once).
+	Timeout time.Duration
+	// MaxRetry and TaskTimeout are the batch task's asynq.MaxRetry and asynq.Timeout;
+	// zero keeps asynq's defaults.
+	MaxRetry    int
+	TaskTimeout time.Duration
+}
+
+func (o BatchEnqueuerOptions) withDefaults() (BatchEnqueuerOptions, error) {
+	o.Ingest.Queues = cmp.Or(o.Ingest.Queues, 1)
+	o.MaxReports = cmp.Or(o.MaxReports, 1000)
+	o.MaxInFlight = cmp.Or(o.MaxInFlight, 1)
+	o.Timeout = cmp.Or(o.Timeout, 5*time.Second)
+	switch {
+	case o.Ingest.Queues < 1 || o.Ingest.Queues > MaxIngestQueues:
+		return o, fmt.Errorf("batch enqueuer: %d ingest queues is not 1-%d", o.Ingest.Queues, MaxIngestQueues)
+	case o.MaxReports < 1 || o.MaxInFlight < 1:
+		return o, fmt.Errorf("batch enqueuer: max reports %d or max in flight %d is below 1", o.MaxReports, o.MaxInFlight)
+	case o.Timeout < 0 || o.TaskTimeout < 0 || o.MaxRetry < 0:
+		return o, errors.New("batch enqueuer: negative timeout or retry count")
+	}
+	return o, nil
+}
+
+// BatchEnqueuer enqueues accepted reports on their ingest queues, the reports that
+// arrive together as one status:batch task: group commit. A report waits for no timer:
+// while one batch of its queue is on its way to Redis, the reports that arrive meanwhile
+// gather into the next, which leaves as soon as that one is stored. So a lone report
+// costs one round trip, as a task of its own would, and a burst costs one task per
+// round trip instead of one per report (Redis then pays one script per batch, not one
+// per report, and there is no aggregation to wait for).
+type BatchEnqueuer struct {
+	client *asynq.Client
+	opt    BatchEnqueuerOptions
+	queues []*batchQueue
+}
+
+// batchQueue is the batching state of one ingest queue.
+type batchQueue struct {
+	name     string
+	mu       sync.Mutex
+	next     *reportBatch // gathering; nil when empty
+	inFlight int          // batches on their way to Redis
+}
+
+// reportBatch is one status:batch task in the making and, once sent, its outcome.
+type reportBatch struct {
+	payload []byte
+	reports int
+	links   []string
+	done    chan struct{} // closed when err is set
+	err     error
+}
+
+// NewBatchEnqueuer returns a BatchEnqueuer that enqueues through client.
+func NewBatchEnqueuer(client *asynq.Client, o BatchEnqueuerOptions) (*BatchEnqueuer, error) {
+	opt, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if client == nil {
+		return nil, errors.New("batch enqueuer: no client")
+	}
+	e := &BatchEnqueuer{client: client, opt: opt, queues: make([]*batchQueue, opt.Ingest.Queues)}
+	for i := range e.queues {
+		e.queues[i] = &batchQueue{name: IngestQueue(i, opt.Ingest.Queues)}
+	}
+	return e, nil
+}
+
+// Enqueue adds r to the next batch of its queue and returns once that batch is on Redis,
+// or with the error that kept it off. traceparent, when set, is the trace context the
+// batch links to. The wait is bounded by the enqueue timeout, not by ctx: a report that
+// has joined a batch goes with it, so giving up early would only hide the outcome.
+func (e *BatchEnqueuer) Enqueue(_ context.Context, r *model.Report, traceparent string) error {
+	q := e.queues[e.opt.Ingest.Shard(r.SN)]
+	q.mu.Lock()
+	b := q.next
+	if b == nil {
+		b = &reportBatch{done: make(chan struct{})}
+		q.next = b
+	}
+	b.add(r, traceparent)
+	send := q.inFlight < e.opt.MaxInFlight || b.reports >= e.opt.MaxReports
+	if send {
+		q.next = nil
+		q.inFlight++
+	}
+	q.mu.Unlock()
+	if send {
+		// The report that sends a batch waits for it anyway: it sends it itself, which
+		// spares a goroutine switch on the way to Redis and back.
+		e.send(q, b)
+	}
+	<-b.done
+	return b.err
+}
+
+// add appends r's encoding to the batch payload, framed as SplitBatch reads it.
+func (b *reportBatch) add(r *model.Report, traceparent string) {
+	var scratch [160]byte
+	item := AppendReport(scratch[:0], r)
+	if b.payload == nil {
+		b.payload = make([]byte, 0, 4096)
+	}
+	b.payload = binary.AppendUvarint(b.payload, uint64(len(item)))
+	b.payload = append(b.payload, item...)
+	b.reports++
+	if traceparent != "" && len(b.links) < MaxLinks {
+		b.links = append(b.links, traceparent)
+	}
+}
+
+// send enqueues b and, once it is stored, starts sending the batch that gathered
+// meanwhile, if the in-flight limit allows, in a goroutine of its own: none of its
+// reports' requests has sent a batch of its own to wait on.
+func (e *BatchEnqueuer) send(q *batchQueue, b *reportBatch) {
+	b.err = e.enqueue(q.name, b)
+	close(b.done)
+	q.mu.Lock()
+	q.inFlight--
+	var next *reportBatch
+	if q.inFlight < e.opt.MaxInFlight && q.next != nil {
+		next, q.next = q.next, nil
+		q.inFlight++
+	}
+	q.mu.Unlock()
+	if next != nil {
+		go e.send(q, next)
+	}
+}
+
+func (e *BatchEnqueuer) enqueue(queue string, b *reportBatch) error {
+	ctx, cancel := context.WithTimeout(context.Background(), e.opt.Timeout)
+	defer cancel()
+	opts := []asynq.Option{asynq.Queue(queue)}
+	if e.opt.MaxRetry > 0 {
+		opts = append(opts, asynq.MaxRetry(e.opt.MaxRetry))
+	}
+	if e.opt.TaskTimeout > 0 {
+		opts = append(opts, asynq.Timeout(e.opt.TaskTimeout))
+	}
+	var t *asynq.Task
+	if len(b.links) == 0 {
+		t = asynq.NewTask(TypeStatusBatch, b.payload, opts...)
+	} else {
+		t = asynq.NewTaskWithHeaders(TypeStatusBatch, b.payload, map[string]string{HeaderLinks: strings.Join(b.links, "\n")}, opts...)
+	}
+	if _, err := e.client.EnqueueContext(ctx, t); err != nil {
+		return fmt.Errorf("enqueue batch of %d reports: %w", b.reports, err)
+	}
+	return nil
+}
