@@ -72,10 +72,17 @@ type RedisOptions struct {
 	DB        int
 }
 
-// Pool sizes. The pool must cover the API's concurrent enqueues; asynq's default of 10
-// per CPU is too small for a few hundred terminal connections on a 2-core machine. A
-// cluster client has a pool of this size per node.
-const poolSize = 128
+// Pool sizes; a cluster client has a pool of this size per node. poolSize is for the
+// go-redis client of monitor's own calls. asynqPoolSize is for asynq's clients (the
+// worker's server, the scheduler, the inspectors): a worker whose 256 batch tasks finish
+// together would otherwise open as many connections as its pool allows, and each costs
+// Redis about 30 KB while busy (128 clients: 4.0 MB of mem_clients_normal), which counts
+// against maxmemory and the API's shed share. The API's enqueues use the pipelined
+// client's pool (2 × redispipe.MaxFlushers).
+const (
+	poolSize      = 128
+	asynqPoolSize = 32
+)
 
 // OpenRedis connects to the Redis of opt, or starts an embedded one when opt names none.
 func OpenRedis(ctx context.Context, opt RedisOptions) (*Redis, error) {
@@ -105,7 +112,7 @@ func OpenRedis(ctx context.Context, opt RedisOptions) (*Redis, error) {
 		}
 		name = opt.Master + "@" + strings.Join(opt.Sentinels, ",")
 		r.ConnOpt = asynq.RedisFailoverClientOpt{MasterName: opt.Master, SentinelAddrs: opt.Sentinels,
-			Password: opt.Password, DB: opt.DB, PoolSize: poolSize}
+			Password: opt.Password, DB: opt.DB, PoolSize: asynqPoolSize}
 		r.Client = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: opt.Master, SentinelAddrs: opt.Sentinels,
 			Password: opt.Password, DB: opt.DB, PoolSize: poolSize, Protocol: 2})
 		r.pipelined = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: opt.Master, SentinelAddrs: opt.Sentinels,
@@ -121,7 +128,7 @@ func OpenRedis(ctx context.Context, opt RedisOptions) (*Redis, error) {
 			r.embedded = m
 			addr, name = m.Addr(), "embedded"
 		}
-		r.ConnOpt = asynq.RedisClientOpt{Addr: addr, Password: opt.Password, DB: opt.DB, PoolSize: poolSize}
+		r.ConnOpt = asynq.RedisClientOpt{Addr: addr, Password: opt.Password, DB: opt.DB, PoolSize: asynqPoolSize}
 		r.Client = redis.NewClient(&redis.Options{Addr: addr, Password: opt.Password, DB: opt.DB, PoolSize: poolSize, Protocol: 2})
 		r.pipelined = redis.NewClient(&redis.Options{Addr: addr, Password: opt.Password, DB: opt.DB,
 			PoolSize: 2 * redispipe.MaxFlushers, Protocol: 2, MaxRetries: -1, ReadTimeout: pipeTimeout})

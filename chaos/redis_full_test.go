@@ -18,11 +18,13 @@ func TestRedisFullShedsAndRecovers(t *testing.T) {
 	t.Parallel()
 	// held is how long the API sheds, terminals still posting, before a worker starts.
 	// A report takes about 600 bytes of Redis in the small batches of a steady load, so
-	// 1,000 a second fill 80% of 8 MiB in about 10 s. Each second adds at most 7% of
-	// maxmemory, which the API's once-a-second reading may overshoot the share by.
-	maxmemory, rate, d, held := int64(8<<20), 1000.0, 30*time.Second, 5*time.Second
+	// 2,000 a second fill 80% of 16 MiB in about 10 s. Each second adds at most 7% of
+	// maxmemory, which the API's once-a-second reading may overshoot the share by, and
+	// the worker's connections take about 30 KB each (up to 32 for asynq, 1 MiB): the
+	// headroom left must hold both.
+	maxmemory, rate, d, held := int64(16<<20), 2000.0, 30*time.Second, 5*time.Second
 	if full {
-		maxmemory, rate, d, held = 20<<20, 2000, 60*time.Second, 10*time.Second
+		maxmemory, rate, d, held = 32<<20, 3000, 60*time.Second, 10*time.Second
 	}
 	s := newStack(t, redisConfig{MaxMemory: maxmemory}, "MONITOR_REDIS_SHED_SHARE=0.8")
 	api := s.start("api")

@@ -80,6 +80,10 @@ type batchWrite struct {
 	reports []model.Report
 	done    chan struct{} // closed when err is set
 	err     error
+	lead    chan struct{} // closed when a finishing writer hands its task the writing
+	// leading and abandoned are guarded by BatchWriter.mu: the task writes, or it gave
+	// up waiting (its deadline), so it must not be handed the writing.
+	leading, abandoned bool
 }
 
 // Joint writes: maxWriters bound the transactions one worker process runs at once, and
@@ -158,37 +162,60 @@ func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) (err error
 // writeTogether stores reports together with those of the other tasks running at once:
 // group commit. The API sends a batch per Redis round trip, small when reports trickle
 // in, and a transaction per small batch would cost MariaDB a commit per few reports. A
-// task that finds no write in progress (or a backlog and fewer than maxWriters) writes
-// everything waiting, its own reports first, and then whatever gathered meanwhile,
-// until nothing waits.
+// task that finds no write in progress (or a backlog and fewer than maxWriters) becomes
+// a writer: it writes what waits, oldest first, until its own batch is written, then
+// hands its place to the oldest task still waiting. So a writer works under its own
+// task's deadline and never for longer than its own batch needs, however long the
+// backlog lasts.
 func (w *BatchWriter) writeTogether(ctx context.Context, reports []model.Report) error {
-	me := &batchWrite{reports: reports, done: make(chan struct{})}
+	me := &batchWrite{reports: reports, done: make(chan struct{}), lead: make(chan struct{})}
 	w.mu.Lock()
 	w.waiting = append(w.waiting, me)
 	w.waitingReports += len(reports)
-	lead := w.writers == 0 || w.writers < maxWriters && w.waitingReports >= backlogReports
-	if lead {
+	me.leading = w.writers == 0 || w.writers < maxWriters && w.waitingReports >= backlogReports
+	if me.leading {
 		w.writers++
 	}
 	w.mu.Unlock()
-	if lead {
-		w.writeWaiting(ctx)
+	if !me.leading {
+		select {
+		case <-me.done:
+			return me.err
+		case <-me.lead:
+		case <-ctx.Done():
+			w.mu.Lock()
+			me.abandoned = true
+			if me.leading { // handed the writing just as the deadline came: pass it on
+				w.handOff()
+			}
+			w.mu.Unlock()
+			// Its batch may still be written, which the retry then finds stored.
+			return fmt.Errorf("wait for joint write: %w", ctx.Err())
+		}
 	}
+	w.writeUntil(ctx, me)
 	select {
 	case <-me.done:
 		return me.err
 	case <-ctx.Done():
-		// Only a task that does not lead gets here: its batch may still be written, which
-		// the retry then finds stored.
 		return fmt.Errorf("wait for joint write: %w", ctx.Err())
 	}
 }
 
-// writeWaiting writes the waiting batches, at most maxJointReports reports at a time
-// (but at least one batch), until none waits.
-func (w *BatchWriter) writeWaiting(ctx context.Context) {
+// writeUntil writes the waiting batches, oldest first, at most maxJointReports reports at
+// a time (but at least one batch), until me is written; then it hands the writer's place
+// on. It also returns, giving the place up, when nothing waits while me is still being
+// written by another writer.
+func (w *BatchWriter) writeUntil(ctx context.Context, me *batchWrite) {
 	for {
 		w.mu.Lock()
+		select {
+		case <-me.done:
+			w.handOff()
+			w.mu.Unlock()
+			return
+		default:
+		}
 		n, rows := 0, 0
 		for n < len(w.waiting) && (n == 0 || rows+len(w.waiting[n].reports) <= maxJointReports) {
 			rows += len(w.waiting[n].reports)
@@ -205,6 +232,19 @@ func (w *BatchWriter) writeWaiting(ctx context.Context) {
 		w.mu.Unlock()
 		w.writeBatches(ctx, batches, rows)
 	}
+}
+
+// handOff gives a finishing writer's place to the oldest waiting task that still waits,
+// or gives it up when none does. w.mu is held.
+func (w *BatchWriter) handOff() {
+	for _, b := range w.waiting {
+		if !b.leading && !b.abandoned {
+			b.leading = true
+			close(b.lead)
+			return
+		}
+	}
+	w.writers--
 }
 
 // writeBatches writes batches in one transaction and hands each its outcome. When that

@@ -503,3 +503,44 @@ func TestJointWriteIsolatesARefusedBatch(t *testing.T) {
 		t.Fatalf("tb_status has %d rows, want 2", n)
 	}
 }
+
+// TestJointWriterHandsOverUnderABacklog keeps the writer busy for far longer than any
+// one task's deadline: a new batch task starts every 2 ms for 3 s (10,000 reports a
+// second), each with a deadline of 1 s, so batches wait whenever a write ends. A writer writes only until its own
+// batch is stored and then hands over, so none writes past its deadline: every task
+// succeeds and every report is stored.
+func TestJointWriterHandsOverUnderABacklog(t *testing.T) {
+	db := testenv.NewDB(t).DB
+	w := NewBatchWriter(db, testenv.Logger(t))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []error
+	now := time.Now()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	sent := 0
+	for until := time.Now().Add(3 * time.Second); time.Now().Before(until); <-tick.C {
+		var rs []model.Report
+		for j := range 20 {
+			rs = append(rs, report(fmt.Sprintf("H%06d", sent/20), fmt.Sprintf("10:00:%02d", j), now))
+		}
+		sent += len(rs)
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			defer cancel()
+			if err := w.ProcessTask(ctx, batchOf(rs...)); err != nil {
+				mu.Lock()
+				failures = append(failures, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d tasks failed, the first: %v", len(failures), sent/20, failures[0])
+	}
+	if n := count(t, db, "tb_status"); n != int64(sent) {
+		t.Fatalf("tb_status has %d rows, want %d", n, sent)
+	}
+	t.Logf("%d reports in %d tasks", sent, sent/20)
+}
