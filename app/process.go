@@ -265,7 +265,7 @@ func (p *process) buildWorker(ctx context.Context, cfg *config.Config, log *slog
 		return scheduler.SkipStale(h, scheduler.SkipOptions{Redis: p.redis.Client, Logger: log})
 	}
 	mux := asynq.NewServeMux()
-	batches := worker.NewBatchWriter(p.db, log)
+	batches := worker.NewBatchWriter(p.db, log).Consolidating(asynq.NewClientFromRedisClient(p.redis.Client))
 	p.onClose(batches.Close)
 	if p.tracer != nil {
 		batches = batches.Traced(p.tracer)

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,7 +74,32 @@ type BatchWriter struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // full-size statements, by their SQL
+
+	// requeue, when set, merges the last attempts of batches that fail together: see
+	// Consolidating.
+	requeue    *asynq.Client
+	lastMu     sync.Mutex
+	lastWait   []*lastAttempt
+	lastLeader bool
 }
+
+// lastAttempt is a batch task's reports on its last attempt, waiting to be merged.
+type lastAttempt struct {
+	reports []model.Report
+	done    chan struct{} // closed when err is set
+	err     error
+}
+
+// headerMerged marks a batch task that Consolidating made: it is archived as it is if it
+// fails, never merged again.
+const headerMerged = "merged"
+
+// Merging the last attempts: the first waits consolidateWait for others, and a merged
+// task holds at most mergedReports reports.
+const (
+	consolidateWait = 200 * time.Millisecond
+	mergedReports   = 10000
+)
 
 // batchWrite is one task's reports waiting to be written, and then the outcome.
 type batchWrite struct {
@@ -96,6 +122,17 @@ const (
 	maxJointReports = 4000
 	backlogReports  = 1000
 )
+
+// Consolidating returns w merging, through client, the last attempts of the batch tasks
+// that fail together into one task that runs once more and is archived if it fails too.
+// asynq keeps at most 10,000 archived tasks per queue and deletes the oldest beyond that,
+// and the API's batches hold one or two reports at a low rate: a database outage longer
+// than the retries would otherwise archive a task per report or two, and past 10,000
+// lose acknowledged reports.
+func (w *BatchWriter) Consolidating(client *asynq.Client) *BatchWriter {
+	w.requeue = client
+	return w
+}
 
 // NewBatchWriter returns a BatchWriter writing to db.
 func NewBatchWriter(db *gorm.DB, log *slog.Logger) *BatchWriter {
@@ -151,12 +188,96 @@ func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) (err error
 		return fmt.Errorf("batch of %d bytes has no decodable report: %w", len(t.Payload()), asynq.SkipRetry)
 	}
 	if err := w.writeTogether(ctx, reports); err != nil {
+		if bad == 0 && w.requeue != nil && lastAttemptOf(ctx) && t.Headers()[headerMerged] == "" {
+			if merr := w.mergeLastAttempt(ctx, reports); merr == nil {
+				w.log.WarnContext(ctx, "batch failed its last attempt; merged with the others that failed", "reports", len(reports), "err", err)
+				return nil
+			} else {
+				w.log.ErrorContext(ctx, "could not merge a failed batch; archiving it alone", "err", merr)
+			}
+		}
 		return err
 	}
 	if bad > 0 {
 		return fmt.Errorf("batch holds %d undecodable items (its %d others are stored): %w", bad, len(reports), asynq.SkipRetry)
 	}
 	return nil
+}
+
+// lastAttemptOf reports whether ctx is a task's last attempt: asynq archives the task if
+// it fails.
+func lastAttemptOf(ctx context.Context) bool {
+	retried, ok := asynq.GetRetryCount(ctx)
+	limit, ok2 := asynq.GetMaxRetry(ctx)
+	return ok && ok2 && retried >= limit
+}
+
+// mergeLastAttempt hands reports to the merge of the last attempts failing now: the first
+// to arrive waits consolidateWait for others and enqueues them all as merged tasks, run
+// once more (MaxRetry 0) on its queue. It returns once they are enqueued.
+func (w *BatchWriter) mergeLastAttempt(ctx context.Context, reports []model.Report) error {
+	me := &lastAttempt{reports: reports, done: make(chan struct{})}
+	w.lastMu.Lock()
+	w.lastWait = append(w.lastWait, me)
+	lead := !w.lastLeader
+	w.lastLeader = true
+	w.lastMu.Unlock()
+	if lead {
+		select {
+		case <-time.After(consolidateWait):
+		case <-ctx.Done():
+		}
+		w.lastMu.Lock()
+		waiting := w.lastWait
+		w.lastWait, w.lastLeader = nil, false
+		w.lastMu.Unlock()
+		queue, _ := asynq.GetQueueName(ctx)
+		err := w.enqueueMerged(context.WithoutCancel(ctx), queue, waiting)
+		for _, b := range waiting {
+			b.err = err
+			close(b.done)
+		}
+	}
+	select {
+	case <-me.done:
+		return me.err
+	case <-ctx.Done():
+		return fmt.Errorf("wait for merge: %w", ctx.Err())
+	}
+}
+
+// enqueueMerged enqueues the reports of batches as status:batch tasks of at most
+// mergedReports reports each.
+func (w *BatchWriter) enqueueMerged(ctx context.Context, queue string, batches []*lastAttempt) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var payload []byte
+	n := 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		t := asynq.NewTaskWithHeaders(task.TypeStatusBatch, payload, map[string]string{headerMerged: "1"},
+			asynq.Queue(queue), asynq.MaxRetry(0), asynq.Timeout(task.BatchTimeout))
+		if _, err := w.requeue.EnqueueContext(ctx, t); err != nil {
+			return fmt.Errorf("enqueue merged batch of %d: %w", n, err)
+		}
+		payload, n = nil, 0
+		return nil
+	}
+	for _, b := range batches {
+		for i := range b.reports {
+			item := task.AppendReport(nil, &b.reports[i])
+			payload = binary.AppendUvarint(payload, uint64(len(item)))
+			payload = append(payload, item...)
+			if n++; n == mergedReports {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return flush()
 }
 
 // writeTogether stores reports together with those of the other tasks running at once:

@@ -544,3 +544,75 @@ func TestJointWriterHandsOverUnderABacklog(t *testing.T) {
 	}
 	t.Logf("%d reports in %d tasks", sent, sent/20)
 }
+
+// TestLastAttemptsAreArchivedMerged fails 40 one-report batch tasks until their retries
+// run out (the table is away): they are archived merged into a few tasks, holding every
+// report, not as 40 (asynq keeps at most 10,000 archived tasks per queue). Once the table
+// is back, running the archive stores every report once.
+func TestLastAttemptsAreArchivedMerged(t *testing.T) {
+	r := testenv.NewRedis(t)
+	db := testenv.NewDB(t).DB
+	if err := db.Exec("ALTER TABLE tb_status RENAME TO tb_status_away").Error; err != nil {
+		t.Fatal(err)
+	}
+	log := testenv.Logger(t)
+	srv, err := NewServer(r.Opt(), ServerOptions{BatchRetryFor: time.Second, ShutdownTimeout: 5 * time.Second, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := asynq.NewClient(r.Opt())
+	defer client.Close()
+	mux := asynq.NewServeMux()
+	mux.Handle(task.TypeStatusBatch, NewBatchWriter(db, log).Consolidating(client))
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	const n = 40
+	for i := range n {
+		rep := report(fmt.Sprintf("M%03d", i), "10:00:00", time.Now())
+		if _, err := client.Enqueue(batchOf(rep), asynq.Queue(task.QueueIngest), asynq.MaxRetry(BatchMaxRetry(time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insp := asynq.NewInspector(r.Opt())
+	defer insp.Close()
+	var archived []*asynq.TaskInfo
+	testenv.WaitFor(t, 60*time.Second, "every batch archived", func() bool {
+		q, err := insp.GetQueueInfo(task.QueueIngest)
+		if err != nil || q.Archived == 0 || q.Pending+q.Active+q.Retry+q.Scheduled > 0 {
+			return false
+		}
+		archived, err = insp.ListArchivedTasks(task.QueueIngest, asynq.PageSize(1000))
+		return err == nil
+	})
+	seen := map[string]int{}
+	for _, ti := range archived {
+		if err := task.SplitBatch(ti.Payload, func(item []byte) {
+			r, _, err := task.DecodeReport(item)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen[r.SN]++
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("the archive holds %d of the %d reports", len(seen), n)
+	}
+	if len(archived) > n/4 {
+		t.Fatalf("%d archived tasks for %d one-report batches: not merged", len(archived), n)
+	}
+	t.Logf("%d one-report batches archived as %d tasks", n, len(archived))
+	if err := db.Exec("ALTER TABLE tb_status_away RENAME TO tb_status").Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := insp.RunAllArchivedTasks(task.QueueIngest); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "every row", func() bool { return count(t, db, "tb_status") >= n })
+	if got := count(t, db, "tb_status"); got != n {
+		t.Fatalf("tb_status has %d rows, want %d", got, n)
+	}
+}
