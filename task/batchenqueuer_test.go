@@ -26,10 +26,10 @@ func testReport(i int) model.Report {
 }
 
 // queued reads every status:batch task of the queues back, item by item, and returns the
-// reports by sn with the number of tasks.
-func queued(t *testing.T, insp *asynq.Inspector, queues []string) (map[string][]model.Report, int) {
+// reports by sn, the number of tasks and the most reports one task holds.
+func queued(t *testing.T, insp *asynq.Inspector, queues []string) (got map[string][]model.Report, tasks, largest int) {
 	t.Helper()
-	got, tasks := map[string][]model.Report{}, 0
+	got = map[string][]model.Report{}
 	for _, q := range queues {
 		infos, err := insp.ListPendingTasks(q, asynq.PageSize(100000))
 		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
@@ -37,6 +37,7 @@ func queued(t *testing.T, insp *asynq.Inspector, queues []string) (map[string][]
 		}
 		for _, ti := range infos {
 			tasks++
+			items := 0
 			if ti.Type != task.TypeStatusBatch || ti.MaxRetry != 9 || ti.Timeout != task.BatchTimeout {
 				t.Fatalf("task %s type %q max retry %d timeout %v", ti.ID, ti.Type, ti.MaxRetry, ti.Timeout)
 			}
@@ -49,13 +50,15 @@ func queued(t *testing.T, insp *asynq.Inspector, queues []string) (map[string][]
 					t.Fatalf("report %s in queue %s, want %s", r.SN, q, want)
 				}
 				got[r.SN] = append(got[r.SN], r)
+				items++
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
+			largest = max(largest, items)
 		}
 	}
-	return got, tasks
+	return got, tasks, largest
 }
 
 // TestBatchEnqueuerGathersConcurrentReports sends reports from many goroutines at once
@@ -65,7 +68,7 @@ func TestBatchEnqueuerGathersConcurrentReports(t *testing.T) {
 	rds := testenv.NewRedis(t)
 	client := asynq.NewClientFromRedisClient(redispipe.New(rds.Client))
 	ingest := task.Ingest{Queues: 3}
-	e, err := task.NewBatchEnqueuer(client, task.BatchEnqueuerOptions{Ingest: ingest, MaxReports: 50, MaxRetry: 9, TaskTimeout: task.BatchTimeout})
+	e, err := task.NewBatchEnqueuer(client, task.BatchEnqueuerOptions{Ingest: ingest, MaxReports: 8, MaxRetry: 9, TaskTimeout: task.BatchTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +90,7 @@ func TestBatchEnqueuerGathersConcurrentReports(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("enqueue: %v", err)
 	}
-	got, tasks := queued(t, asynq.NewInspectorFromRedisClient(rds.Client), ingest.QueueNames())
+	got, tasks, largest := queued(t, asynq.NewInspectorFromRedisClient(rds.Client), ingest.QueueNames())
 	if len(got) != senders*each {
 		t.Fatalf("%d distinct reports queued, want %d", len(got), senders*each)
 	}
@@ -99,10 +102,13 @@ func TestBatchEnqueuerGathersConcurrentReports(t *testing.T) {
 		}
 	}
 	// 64 senders at once gather; a task per report would mean no batching at all.
-	if tasks >= senders*each/2 || tasks < senders*each/50 {
+	if tasks >= senders*each/2 {
 		t.Fatalf("%d tasks for %d reports", tasks, senders*each)
 	}
-	t.Logf("%d reports in %d tasks", senders*each, tasks)
+	if largest > 8 || largest < 2 {
+		t.Fatalf("the largest task holds %d reports, want 2-8 (MaxReports 8)", largest)
+	}
+	t.Logf("%d reports in %d tasks, the largest of %d", senders*each, tasks, largest)
 }
 
 // TestBatchEnqueuerRefusesTheWholeBatch sends to a Redis that does not answer: every

@@ -189,12 +189,12 @@ func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) (err error
 	}
 	if err := w.writeTogether(ctx, reports); err != nil {
 		if bad == 0 && w.requeue != nil && lastAttemptOf(ctx) && t.Headers()[headerMerged] == "" {
-			if merr := w.mergeLastAttempt(ctx, reports); merr == nil {
+			merr := w.mergeLastAttempt(ctx, reports)
+			if merr == nil {
 				w.log.WarnContext(ctx, "batch failed its last attempt; merged with the others that failed", "reports", len(reports), "err", err)
 				return nil
-			} else {
-				w.log.ErrorContext(ctx, "could not merge a failed batch; archiving it alone", "err", merr)
 			}
+			w.log.ErrorContext(ctx, "could not merge a failed batch; archiving it alone", "err", merr)
 		}
 		return err
 	}
