@@ -266,7 +266,6 @@ func (p *process) buildWorker(ctx context.Context, cfg *config.Config, log *slog
 	}
 	mux := asynq.NewServeMux()
 	batches := worker.NewBatchWriter(p.db, log).Consolidating(asynq.NewClientFromRedisClient(p.redis.Client))
-	p.onClose(batches.Close)
 	if p.tracer != nil {
 		batches = batches.Traced(p.tracer)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"monitor/model"
 )
 
 // BatchTimeout bounds one attempt at writing a batch.
@@ -40,9 +42,11 @@ func NewStatusBatchTask(reports []*asynq.Task, opts ...asynq.Option) *asynq.Task
 
 // SplitBatch calls fn with each item of a batch payload. It stops at the first framing
 // error, which means the rest of the payload cannot be trusted.
-func SplitBatch(b []byte, fn func(item []byte)) error {
+func SplitBatch(b []byte, fn func(item []byte)) error { return splitBatch(b, fn) }
+
+func splitBatch[T string | []byte](b T, fn func(item T)) error {
 	for len(b) > 0 {
-		n, k := binary.Uvarint(b)
+		n, k := uvarint(b)
 		if k <= 0 || n > uint64(len(b)-k) {
 			return fmt.Errorf("%w: truncated batch item", ErrBadPayload)
 		}
@@ -50,4 +54,28 @@ func SplitBatch(b []byte, fn func(item []byte)) error {
 		b = b[k+int(n):]
 	}
 	return nil
+}
+
+// DecodeBatch decodes the reports of a batch payload into a slice of their number. Their
+// strings share one copy of the payload: one allocation a batch instead of eight a
+// report. An item that is not exactly one report goes to bad, with its size, and the
+// others are still returned; a framing error ends the payload and is returned with the
+// reports before it.
+func DecodeBatch(payload []byte, bad func(err error, size int)) ([]model.Report, error) {
+	var items []string
+	ferr := splitBatch(string(payload), func(item string) { items = append(items, item) })
+	reports := make([]model.Report, 0, len(items))
+	for _, item := range items {
+		r, rest, err := decodeReport(item)
+		if err == nil && len(rest) > 0 {
+			// An item is one report: bytes after it mean the item is not what the API wrote.
+			err = fmt.Errorf("%w: %d bytes after the report", ErrBadPayload, len(rest))
+		}
+		if err != nil {
+			bad(err, len(item))
+			continue
+		}
+		reports = append(reports, r)
+	}
+	return reports, ferr
 }

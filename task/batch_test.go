@@ -2,11 +2,13 @@ package task
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -25,6 +27,50 @@ func TestBatchFraming(t *testing.T) {
 	}
 	if err := SplitBatch(batch.Payload()[:5], func([]byte) {}); !errors.Is(err, ErrBadPayload) {
 		t.Fatalf("truncated batch: err = %v", err)
+	}
+}
+
+// TestDecodeBatch: the reports of a batch come back as they were encoded (checked against
+// the reference decoder of the fuzz test), an item that is not one report is handed to bad
+// without losing the others, and a broken frame returns the reports before it.
+func TestDecodeBatch(t *testing.T) {
+	at := time.Date(2026, 11, 28, 2, 30, 0, 123456000, time.UTC)
+	want := []model.Report{
+		{SN: "1C2EB08D", Pos: "P1", City: "长沙", Type: "t", NDate: "2026-11-28", NTime: "02:29:59", STime: "s", CTime: "c",
+			Unum1: 1, Unum2: 1 << 31, Amount: 7, Count: 8, Line: 9, Tenant: 4, AcceptedAt: at},
+		{SN: "A", NDate: "2026-11-27", NTime: "23:59:59", AcceptedAt: at.Add(-time.Hour)},
+	}
+	var payload []byte
+	frame := func(item []byte) {
+		payload = binary.AppendUvarint(payload, uint64(len(item)))
+		payload = append(payload, item...)
+	}
+	frame(AppendReport(nil, &want[0]))
+	frame([]byte{payloadVersion, 200})              // a string longer than the item
+	frame(append(AppendReport(nil, &want[1]), 'x')) // one byte after the report
+	frame(refAppendReport(nil, &want[1]))           // the reference encoder's
+	var bad []int
+	got, err := DecodeBatch(payload, func(err error, size int) {
+		if !errors.Is(err, ErrBadPayload) {
+			t.Errorf("bad item: %v is not ErrBadPayload", err)
+		}
+		bad = append(bad, size)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []model.Report{want[0], want[1]}) || !slices.Equal(bad, []int{2, len(AppendReport(nil, &want[1])) + 1}) {
+		t.Fatalf("DecodeBatch = %+v, bad sizes %v", got, bad)
+	}
+	for i := range got {
+		ref, rest, ok := refDecodeReport(AppendReport(nil, &got[i]))
+		if !ok || len(rest) != 0 || ref != want[i] {
+			t.Fatalf("report %d: the reference decodes its encoding as %+v", i, ref)
+		}
+	}
+	got, err = DecodeBatch(payload[:len(payload)-3], func(error, int) {})
+	if !errors.Is(err, ErrBadPayload) || len(got) != 1 || got[0] != want[0] {
+		t.Fatalf("truncated batch: %d reports, err %v", len(got), err)
 	}
 }
 

@@ -42,35 +42,71 @@ var maxAcceptedMicros = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 // DecodeReport decodes one report that AppendReport encoded from the start of b and
 // returns the rest of b.
 func DecodeReport(b []byte) (model.Report, []byte, error) {
-	var r model.Report
-	if len(b) == 0 || b[0] != payloadVersion {
-		return r, nil, fmt.Errorf("%w: unknown report version", ErrBadPayload)
+	r, rest, err := decodeReport(string(b))
+	if err != nil {
+		return r, nil, err
 	}
-	b = b[1:]
-	for _, s := range [...]*string{&r.SN, &r.Pos, &r.City, &r.Type, &r.NDate, &r.NTime, &r.STime, &r.CTime} {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
-			return r, nil, fmt.Errorf("%w: truncated string", ErrBadPayload)
+	return r, b[len(b)-len(rest):], nil
+}
+
+// decodeReport is DecodeReport on a string: the report's strings are substrings of s,
+// so decoding copies nothing.
+func decodeReport(s string) (model.Report, string, error) {
+	var r model.Report
+	if len(s) == 0 || s[0] != payloadVersion {
+		return r, "", fmt.Errorf("%w: unknown report version", ErrBadPayload)
+	}
+	s = s[1:]
+	for _, f := range [...]*string{&r.SN, &r.Pos, &r.City, &r.Type, &r.NDate, &r.NTime, &r.STime, &r.CTime} {
+		n, k := uvarint(s)
+		if k <= 0 || n > uint64(len(s)-k) {
+			return r, "", fmt.Errorf("%w: truncated string", ErrBadPayload)
 		}
-		*s = string(b[k : k+int(n)])
-		b = b[k+int(n):]
+		*f = s[k : k+int(n)]
+		s = s[k+int(n):]
 	}
 	for _, p := range [...]*uint32{&r.Unum1, &r.Unum2, &r.Amount, &r.Count, &r.Line, &r.Tenant} {
-		n, k := binary.Uvarint(b)
+		n, k := uvarint(s)
 		if k <= 0 || n > 1<<32-1 {
-			return r, nil, fmt.Errorf("%w: bad number", ErrBadPayload)
+			return r, "", fmt.Errorf("%w: bad number", ErrBadPayload)
 		}
 		*p = uint32(n)
-		b = b[k:]
+		s = s[k:]
 	}
-	us, k := binary.Varint(b)
+	ux, k := uvarint(s)
+	us := int64(ux >> 1) // zigzag, as binary.AppendVarint writes it
+	if ux&1 != 0 {
+		us = ^us
+	}
 	if k <= 0 || us < 0 || us > maxAcceptedMicros {
 		// The API writes the time it accepted the report; one before 1970 or past 9999 is
 		// not what it wrote, and neither JSON nor a MySQL DATETIME could hold it.
-		return r, nil, fmt.Errorf("%w: bad accepted time", ErrBadPayload)
+		return r, "", fmt.Errorf("%w: bad accepted time", ErrBadPayload)
 	}
 	r.AcceptedAt = time.UnixMicro(us).UTC()
-	return r, b[k:], nil
+	return r, s[k:], nil
+}
+
+// uvarint is binary.Uvarint on a string as well: the value and the bytes it took, 0 when s ends
+// first and negative when the value overflows 64 bits.
+func uvarint[T string | []byte](s T) (uint64, int) {
+	var x uint64
+	var shift uint
+	for i := 0; i < len(s); i++ {
+		if i == binary.MaxVarintLen64 {
+			return 0, -(i + 1)
+		}
+		c := s[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				return 0, -(i + 1)
+			}
+			return x | uint64(c)<<shift, i + 1
+		}
+		x |= uint64(c&0x7f) << shift
+		shift += 7
+	}
+	return 0, 0
 }
 
 // Ingest says how reports are spread: over Queues asynq queues (1-256), and inside each

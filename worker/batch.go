@@ -72,9 +72,6 @@ type BatchWriter struct {
 	waitingReports int // the reports of waiting
 	writers        int // writes in progress
 
-	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt // full-size statements, by their SQL
-
 	// requeue, when set, merges the last attempts of batches that fail together: see
 	// Consolidating.
 	requeue    *asynq.Client
@@ -164,20 +161,10 @@ func (w *BatchWriter) ProcessTask(ctx context.Context, t *asynq.Task) (err error
 			span.End()
 		}()
 	}
-	reports := make([]model.Report, 0, 256)
 	bad := 0
-	err = task.SplitBatch(t.Payload(), func(item []byte) {
-		r, rest, err := task.DecodeReport(item)
-		if err == nil && len(rest) > 0 {
-			// An item is one report: bytes after it mean the item is not what the API wrote.
-			err = fmt.Errorf("%w: %d bytes after the report", task.ErrBadPayload, len(rest))
-		}
-		if err != nil {
-			bad++
-			w.log.WarnContext(ctx, "drop undecodable batch item", "err", err, "bytes", len(item))
-			return
-		}
-		reports = append(reports, r)
+	reports, err := task.DecodeBatch(t.Payload(), func(err error, size int) {
+		bad++
+		w.log.WarnContext(ctx, "drop undecodable batch item", "err", err, "bytes", size)
 	})
 	if err != nil {
 		bad++
@@ -440,12 +427,11 @@ func (w *BatchWriter) Write(ctx context.Context, reports []model.Report) (insert
 func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices []deviceRow) (int64, error) {
 	var inserted int64
 	err := w.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// The statements are complete SQL with ? placeholders: they go to the transaction's
-		// connection directly, skipping GORM's per-argument rebuilding of the statement.
+		// The statements are complete SQL: they go to the transaction's connection
+		// directly, skipping GORM's per-argument rebuilding of the statement.
 		conn := tx.Statement.ConnPool
 		for chunk := range slices.Chunk(reports, rowsPerStatement) {
-			query, args := w.sql.insertStatus(chunk)
-			res, err := w.exec(ctx, conn, query, len(chunk), args)
+			res, err := w.exec(ctx, conn, "tb_status", len(chunk), func() (string, []any) { return w.sql.insertStatus(chunk) })
 			if err != nil {
 				return fmt.Errorf("insert tb_status: %w", err)
 			}
@@ -456,8 +442,7 @@ func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices
 			inserted += n
 		}
 		for chunk := range slices.Chunk(devices, rowsPerStatement) {
-			query, args := w.sql.upsertDevices(chunk)
-			if _, err := w.exec(ctx, conn, query, len(chunk), args); err != nil {
+			if _, err := w.exec(ctx, conn, "devices", len(chunk), func() (string, []any) { return w.sql.upsertDevices(chunk) }); err != nil {
 				return fmt.Errorf("upsert devices: %w", err)
 			}
 		}
@@ -466,82 +451,41 @@ func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices
 	return inserted, err
 }
 
-// exec runs one statement of rows rows on the transaction's connection. On MySQL a
-// full-size statement (rowsPerStatement rows, the common one in a burst) runs as a
-// server-side prepared statement, prepared once per connection: its 15,000-16,000 values
-// then travel in the binary protocol instead of as SQL text that the client escapes and
-// MariaDB parses (BenchmarkWrite: about 9% less MariaDB CPU per row). Smaller ones, one
-// per write at most, stay text.
-func (w *BatchWriter) exec(ctx context.Context, conn gorm.ConnPool, query string, rows int, args []any) (sql.Result, error) {
+// exec runs the statement that build returns, of rows rows into table, on the
+// transaction's connection.
+func (w *BatchWriter) exec(ctx context.Context, conn gorm.ConnPool, table string, rows int, build func() (string, []any)) (sql.Result, error) {
 	begin := time.Now()
-	var res sql.Result
-	var err error
-	if stx, ok := conn.(*sql.Tx); ok && w.sql.mysql && rows == rowsPerStatement {
-		var stmt *sql.Stmt
-		if stmt, err = w.prepared(ctx, query); err == nil {
-			res, err = stx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
-		}
-	} else {
-		res, err = conn.ExecContext(ctx, query, args...)
-	}
-	w.traceSQL(ctx, begin, query, rows, err)
+	query, args := build()
+	res, err := conn.ExecContext(ctx, query, args...)
+	w.traceSQL(ctx, begin, table, rows, err)
 	return res, err
 }
 
-// prepared returns query prepared on the database, preparing it the first time; database/sql
-// prepares it again on each connection that runs it.
-func (w *BatchWriter) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
-	w.stmtMu.Lock()
-	defer w.stmtMu.Unlock()
-	if stmt, ok := w.stmts[query]; ok {
-		return stmt, nil
-	}
-	sqlDB, err := w.db.DB()
-	if err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
-	}
-	stmt, err := sqlDB.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
-	}
-	if w.stmts == nil {
-		w.stmts = map[string]*sql.Stmt{}
-	}
-	w.stmts[query] = stmt
-	return stmt, nil
-}
-
-// Close releases the prepared statements.
-func (w *BatchWriter) Close() error {
-	w.stmtMu.Lock()
-	defer w.stmtMu.Unlock()
-	var errs []error
-	for q, stmt := range w.stmts {
-		errs = append(errs, stmt.Close())
-		delete(w.stmts, q)
-	}
-	return errors.Join(errs...)
-}
-
 // traceSQL hands a statement run past GORM to the database's GORM logger, so a slow
-// INSERT is logged like any other slow statement (duration, no arguments), and with
-// tracing on records it as a child span of the batch's.
-func (w *BatchWriter) traceSQL(ctx context.Context, begin time.Time, query string, rows int, err error) {
-	w.db.Logger.Trace(ctx, begin, func() (string, int64) { return query, int64(rows) }, err)
+// INSERT is logged like any other slow statement (duration, and the statement's shape
+// without its values), and with tracing on records it as a child span of the batch's.
+func (w *BatchWriter) traceSQL(ctx context.Context, begin time.Time, table string, rows int, err error) {
+	w.db.Logger.Trace(ctx, begin, func() (string, int64) {
+		return fmt.Sprintf("INSERT INTO %s (%s) VALUES /* %d rows */ ...", table, columnsOf(table), rows), int64(rows)
+	}, err)
 	if w.tracer == nil {
 		return
 	}
-	verb, table := "INSERT", "tb_status"
-	if strings.HasPrefix(query, "INSERT INTO devices") {
-		table = "devices"
-	}
-	_, span := w.tracer.Start(ctx, verb+" "+table, trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(begin),
-		trace.WithAttributes(attribute.String("db.operation.name", verb), attribute.String("db.collection.name", table),
+	_, span := w.tracer.Start(ctx, "INSERT "+table, trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(begin),
+		trace.WithAttributes(attribute.String("db.operation.name", "INSERT"), attribute.String("db.collection.name", table),
 			attribute.Int("db.response.returned_rows", rows)))
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
+}
+
+// columnsOf returns the columns the batch writes into table.
+func columnsOf(table string) string {
+	if table == "devices" {
+		return deviceColumns
+	}
+	return statusColumns
 }
 
 // deviceRow is a device's newest report in a batch, with the oldest and the newest
@@ -637,18 +581,17 @@ func placeholders(b *strings.Builder, rows, cols int) {
 	}
 }
 
+// insertStatus returns the INSERT of rs into tb_status and its arguments: on MySQL with
+// the values in the text (literal.go), on SQLite as placeholders.
 func (d dialect) insertStatus(rs []model.Report) (string, []any) {
+	if d.mysql {
+		return mysqlInsertStatus(rs), nil
+	}
 	var b strings.Builder
 	b.Grow(64 + len(rs)*34)
 	b.WriteString("INSERT INTO tb_status (" + statusColumns + ") VALUES ")
 	placeholders(&b, len(rs), 15)
-	if d.mysql {
-		// A no-op update, unlike INSERT IGNORE, still fails on bad data; it affects 0 rows
-		// for a duplicate, so RowsAffected counts the new rows.
-		b.WriteString(" ON DUPLICATE KEY UPDATE id=id")
-	} else {
-		b.WriteString(" ON CONFLICT DO NOTHING")
-	}
+	b.WriteString(" ON CONFLICT DO NOTHING")
 	args := make([]any, 0, len(rs)*15)
 	for i := range rs {
 		r := &rs[i]
@@ -658,23 +601,19 @@ func (d dialect) insertStatus(rs []model.Report) (string, []any) {
 	return b.String(), args
 }
 
+// upsertDevices returns the upsert of rs into devices and its arguments, as insertStatus.
 func (d dialect) upsertDevices(rs []deviceRow) (string, []any) {
+	if d.mysql {
+		return mysqlUpsertDevices(rs), nil
+	}
 	var b strings.Builder
 	b.WriteString("INSERT INTO devices (" + deviceColumns + ") VALUES ")
 	placeholders(&b, len(rs), 16)
-	if d.mysql {
-		b.WriteString(" ON DUPLICATE KEY UPDATE ")
-		for _, c := range deviceUpdated {
-			fmt.Fprintf(&b, "%s=IF(%s,VALUES(%s),%s),", c, deviceNewer, c, c)
-		}
-		b.WriteString("first_seen=LEAST(first_seen,VALUES(first_seen)),last_seen=GREATEST(last_seen,VALUES(last_seen))")
-	} else {
-		b.WriteString(" ON CONFLICT(sn) DO UPDATE SET ")
-		for _, c := range deviceUpdated {
-			fmt.Fprintf(&b, "%s=CASE WHEN %s THEN excluded.%s ELSE devices.%s END,", c, deviceNewerSQLite, c, c)
-		}
-		b.WriteString("first_seen=min(devices.first_seen,excluded.first_seen),last_seen=max(devices.last_seen,excluded.last_seen)")
+	b.WriteString(" ON CONFLICT(sn) DO UPDATE SET ")
+	for _, c := range deviceUpdated {
+		fmt.Fprintf(&b, "%s=CASE WHEN %s THEN excluded.%s ELSE devices.%s END,", c, deviceNewerSQLite, c, c)
 	}
+	b.WriteString("first_seen=min(devices.first_seen,excluded.first_seen),last_seen=max(devices.last_seen,excluded.last_seen)")
 	args := make([]any, 0, len(rs)*16)
 	for i := range rs {
 		r := &rs[i]
