@@ -83,6 +83,43 @@ func TestBatchStoresEveryColumn(t *testing.T) {
 	}
 }
 
+// TestTextValuesAreStoredAsSent: on MySQL the batch's values travel inside the SQL text
+// (literal.go). Quotes, backslashes, SQL and non-ASCII text come back from both tables
+// exactly as the reports carried them.
+func TestTextValuesAreStoredAsSent(t *testing.T) {
+	db := testenv.NewDB(t).DB
+	w := NewBatchWriter(db, testenv.Logger(t))
+	texts := []string{`O'Brien\`, `a"b\'c`, "'); DROP TABLE x", "长沙 é ü", `\\`, "%_*?", "\x00"}
+	var in []model.Report
+	for i, text := range texts {
+		r := report(fmt.Sprintf("TEXT%02d", i), "18:30:30", time.Now())
+		r.Pos, r.City, r.Type, r.STime, r.CTime = text, text, text, "x'"+string([]rune(text)[:1]), `\`
+		in = append(in, r)
+	}
+	if err := w.ProcessTask(context.Background(), batchOf(in...)); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range in {
+		var st model.Status
+		if err := db.First(&st, "sn = ?", r.SN).Error; err != nil {
+			t.Fatalf("%s: %v", r.SN, err)
+		}
+		d := device(t, db, r.SN)
+		if st.PosNo != r.Pos || st.City != r.City || st.TyID != r.Type || st.STime != r.STime || st.CTime != r.CTime ||
+			d.PosNo != r.Pos || d.City != r.City || d.TyID != r.Type || d.STime != r.STime || d.CTime != r.CTime {
+			t.Errorf("%s: sent pos %q city %q tyid %q stime %q ctime %q; tb_status holds %q %q %q %q %q, devices %q %q %q %q %q",
+				r.SN, r.Pos, r.City, r.Type, r.STime, r.CTime, st.PosNo, st.City, st.TyID, st.STime, st.CTime,
+				d.PosNo, d.City, d.TyID, d.STime, d.CTime)
+		}
+		if !st.AcceptedAt.Equal(r.AcceptedAt) || !d.LastSeen.Equal(r.AcceptedAt) {
+			t.Errorf("%s: accepted %v, stored %v and last seen %v", r.SN, r.AcceptedAt, st.AcceptedAt, d.LastSeen)
+		}
+	}
+	if n := count(t, db, "tb_status"); n != int64(len(in)) {
+		t.Fatalf("tb_status holds %d rows, want %d", n, len(in))
+	}
+}
+
 func TestRedeliveredBatchIsStoredOnce(t *testing.T) {
 	db := testenv.NewDB(t).DB
 	w := NewBatchWriter(db, testenv.Logger(t))
