@@ -58,6 +58,9 @@ func Migrate(db *gorm.DB, opt MigrateOptions) error {
 	if err := db.AutoMigrate(Tables()...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if err := statusAcceptedIndex(base, !mysql); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	if mysql {
 		if err := convertCollation(db); err != nil {
 			return err
@@ -68,6 +71,27 @@ func Migrate(db *gorm.DB, opt MigrateOptions) error {
 	}
 	if err := recordSchemaVersion(base); err != nil {
 		return fmt.Errorf("migrate: record schema version: %w", err)
+	}
+	return nil
+}
+
+// statusAcceptedIndex is the index of tb_status on accepted_at. Only retention reads by
+// accepted_at: on SQLite, deleting by it across the whole table; on partitioned MySQL
+// only in the catch-all partition of far-future dates, which stays small. Every report
+// would pay to keep it up to date (MariaDB's CPU for tb_status's INSERT: 10 µs a report
+// with it, 8 without), so on MySQL it is dropped, and only SQLite has it.
+func statusAcceptedIndex(db *gorm.DB, want bool) error {
+	const index = "idx_status_accepted"
+	m := db.Migrator()
+	switch has := m.HasIndex(&Status{}, index); {
+	case want && !has:
+		if err := db.Exec("CREATE INDEX " + index + " ON tb_status (accepted_at)").Error; err != nil {
+			return fmt.Errorf("create index %s: %w", index, err)
+		}
+	case !want && has:
+		if err := m.DropIndex(&Status{}, index); err != nil {
+			return fmt.Errorf("drop index %s: %w", index, err)
+		}
 	}
 	return nil
 }

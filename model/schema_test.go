@@ -65,3 +65,28 @@ func TestCheckSchema(t *testing.T) {
 		t.Fatalf("after migrating the empty database: %v", err)
 	}
 }
+
+// TestAcceptedAtIndexOnlyOnSQLite: a MySQL schema that an older build migrated has an
+// index on tb_status.accepted_at, which every report paid for; Migrate drops it. SQLite,
+// whose retention deletes by accepted_at across the table, keeps one.
+func TestAcceptedAtIndexOnlyOnSQLite(t *testing.T) {
+	db := testenv.NewDB(t)
+	mysql := db.DB.Dialector.Name() == "mysql"
+	has := func() bool { return db.DB.Migrator().HasIndex("tb_status", "idx_status_accepted") }
+	if has() == mysql {
+		t.Fatalf("after Migrate on %s: index on accepted_at %v", db.DB.Dialector.Name(), has())
+	}
+	if mysql {
+		if err := db.DB.Exec("CREATE INDEX idx_status_accepted ON tb_status (accepted_at)").Error; err != nil {
+			t.Fatal(err)
+		}
+	} else if err := db.DB.Exec("DROP INDEX idx_status_accepted").Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := model.Migrate(db.DB, model.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if has() == mysql {
+		t.Fatalf("after migrating again on %s: index on accepted_at %v", db.DB.Dialector.Name(), has())
+	}
+}

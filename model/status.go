@@ -4,7 +4,8 @@ import "time"
 
 // Status is one row of tb_status, the history of reports. Its columns are the seed's,
 // plus id and the time the API accepted the report. The unique key on (sn, ndate, ntime)
-// makes a repeated report or a re-delivered batch land once.
+// makes a repeated report or a re-delivered batch land once. accepted_at has an index
+// on SQLite only (see statusAcceptedIndex).
 type Status struct {
 	ID         uint64    `gorm:"primaryKey;autoIncrement"`
 	SN         string    `gorm:"column:sn;type:varchar(32);not null;uniqueIndex:uk_status_report,priority:1"`
@@ -21,7 +22,7 @@ type Status struct {
 	STime      string    `gorm:"column:stime;type:varchar(8);not null;default:''"`
 	CTime      string    `gorm:"column:ctime;type:varchar(8);not null;default:''"`
 	Tenant     uint32    `gorm:"column:tenant;not null;default:0"`
-	AcceptedAt time.Time `gorm:"column:accepted_at;precision:6;not null;index:idx_status_accepted"`
+	AcceptedAt time.Time `gorm:"column:accepted_at;precision:6;not null"`
 }
 
 // TableName is fixed by the contract.

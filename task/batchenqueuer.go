@@ -124,12 +124,19 @@ func (e *BatchEnqueuer) Enqueue(_ context.Context, r *model.Report, traceparent 
 	return b.err
 }
 
+// payloadPool recycles batch payloads: a burst sends thousands of batches a second, each
+// growing its payload from scratch otherwise. maxPooledPayload keeps the pool from holding
+// on to the few that grew large.
+var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxPooledPayload = 256 << 10
+
 // add appends r's encoding to the batch payload, framed as SplitBatch reads it.
 func (b *reportBatch) add(r *model.Report, traceparent string) {
 	var scratch [160]byte
 	item := AppendReport(scratch[:0], r)
 	if b.payload == nil {
-		b.payload = make([]byte, 0, 4096)
+		b.payload = (*payloadPool.Get().(*[]byte))[:0]
 	}
 	b.payload = binary.AppendUvarint(b.payload, uint64(len(item)))
 	b.payload = append(b.payload, item...)
@@ -144,6 +151,12 @@ func (b *reportBatch) add(r *model.Report, traceparent string) {
 // reports' requests has sent a batch of its own to wait on.
 func (e *BatchEnqueuer) send(q *batchQueue, b *reportBatch) {
 	b.err = e.enqueue(q.name, b)
+	// asynq has encoded the task into a message of its own by now, even when the enqueue
+	// timed out, so the payload's memory serves the next batch.
+	if payload := b.payload[:0]; cap(payload) <= maxPooledPayload {
+		payloadPool.Put(&payload)
+	}
+	b.payload = nil
 	close(b.done)
 	q.mu.Lock()
 	q.inFlight--
