@@ -111,6 +111,72 @@ func TestBatchEnqueuerGathersConcurrentReports(t *testing.T) {
 	t.Logf("%d reports in %d tasks, the largest of %d", senders*each, tasks, largest)
 }
 
+// TestBatchEnqueuerLingersInABurst: once a batch is stored while the next has gathered,
+// the next waits Linger for more reports (a burst), so reports that come during the wait
+// join it; reports that come one at a time never wait.
+func TestBatchEnqueuerLingersInABurst(t *testing.T) {
+	rds := testenv.NewRedis(t)
+	proxy := testenv.NewHoldProxy(t, rds.Addr, "HOLDME")
+	rc := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DB: rds.DB})
+	t.Cleanup(func() {
+		if err := rc.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	const linger = 600 * time.Millisecond
+	e, err := task.NewBatchEnqueuer(asynq.NewClientFromRedisClient(rc), task.BatchEnqueuerOptions{
+		Linger: linger, LingerFrom: 1, LingerReports: 1000, MaxRetry: 9, TaskTimeout: task.BatchTimeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One at a time: each report leaves at once, however long the linger.
+	start := time.Now()
+	for i := range 3 {
+		r := testReport(900 + i)
+		if err := e.Enqueue(t.Context(), &r, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d >= linger {
+		t.Fatalf("three reports one at a time took %v: they waited for the linger", d)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 21)
+	send := func(r model.Report) {
+		wg.Go(func() {
+			if err := e.Enqueue(t.Context(), &r, ""); err != nil {
+				errs <- err
+			}
+		})
+	}
+	// The first batch of the burst is held on its way to Redis while ten reports gather.
+	held := testReport(0)
+	held.SN = "HOLDME"
+	send(held)
+	<-proxy.Held()
+	for i := 1; i <= 10; i++ {
+		send(testReport(i))
+	}
+	time.Sleep(100 * time.Millisecond)
+	proxy.Release()
+	// Without the linger the ten leave as soon as the first batch is stored, and these
+	// ten, 100 ms later, make a task of their own.
+	time.Sleep(100 * time.Millisecond)
+	for i := 11; i <= 20; i++ {
+		send(testReport(i))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("enqueue: %v", err)
+	}
+	got, tasks, largest := queued(t, asynq.NewInspectorFromRedisClient(rds.Client), []string{task.QueueIngest})
+	if len(got) != 24 || tasks != 5 || largest != 20 {
+		t.Fatalf("%d reports in %d tasks, the largest of %d; want 24 in 5 (3 alone, the held one, and 20 together)", len(got), tasks, largest)
+	}
+}
+
 // TestBatchEnqueuerRefusesTheWholeBatch sends to a Redis that does not answer: every
 // report gets the error, within the timeout, and nothing is left waiting.
 func TestBatchEnqueuerRefusesTheWholeBatch(t *testing.T) {
@@ -181,6 +247,8 @@ func TestBatchEnqueuerOptions(t *testing.T) {
 		{Ingest: task.Ingest{Queues: task.MaxIngestQueues + 1}},
 		{MaxReports: -1},
 		{MaxInFlight: -1},
+		{LingerFrom: -1},
+		{LingerReports: -1},
 		{Timeout: -time.Second},
 		{MaxRetry: -1},
 	} {
