@@ -15,8 +15,12 @@ import (
 )
 
 // baseTime is the report time of every device's first report; report k of a device is k
-// seconds later, so (sn, ndate, ntime) is unique per report of a run.
-var baseTime = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+// seconds later, so (sn, ndate, ntime) is unique per report of a run. It is the start of
+// the UTC day the simulator started: reports carry the current date, as a fleet's do.
+// A fixed date in the past put every report in tb_status's oldest partition, which the
+// daily retention job drops with whatever is dated before its cutoff: a run over 03:17
+// UTC, the job's default time, lost the reports stored before it ran.
+var baseTime = time.Now().UTC().Truncate(24 * time.Hour)
 
 // fleet names the devices of a run and builds their reports.
 type fleet struct {

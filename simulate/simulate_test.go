@@ -109,13 +109,17 @@ func testBurstCountsStatuses(t *testing.T, client string) {
 	if res.P50ms <= 0 || res.P99ms < res.P50ms || res.MaxMs < res.P99ms {
 		t.Errorf("latencies p50 %v p99 %v max %v are not ordered", res.P50ms, res.P99ms, res.MaxMs)
 	}
+	// Reports carry the current date, so the history's retention never drops them.
+	if since := time.Since(baseTime); since < 0 || since >= 24*time.Hour+time.Minute {
+		t.Errorf("reports dated from %v, %v ago: not today", baseTime, since)
+	}
 	seen := map[string]bool{}
 	for _, r := range fake.reports {
 		if seen[r.SN] {
 			t.Errorf("device %s reported twice in a burst", r.SN)
 		}
 		seen[r.SN] = true
-		if r.NDate != "2024-01-01" || r.NTime != "00:00:00" || len(r.SN) != len(prefix)+3 {
+		if r.NDate != baseTime.Format(time.DateOnly) || r.NTime != "00:00:00" || len(r.SN) != len(prefix)+3 {
 			t.Errorf("report %+v: want each device's first report at the base time, sn padded to 3 digits", r)
 		}
 	}
