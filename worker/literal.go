@@ -34,57 +34,60 @@ var mysqlDevicesTail = func() string {
 
 // mysqlInsertStatus returns the INSERT of rs into tb_status with their values in the text.
 func mysqlInsertStatus(rs []model.Report) string {
-	size := len("INSERT INTO tb_status () VALUES ") + len(statusColumns) + len(mysqlStatusTail)
-	for i := range rs {
-		size += 130 + textSize(rs[i].SN, rs[i].Pos, rs[i].City, rs[i].Type, rs[i].NDate, rs[i].NTime, rs[i].STime, rs[i].CTime)
-	}
-	b := make([]byte, 0, size)
-	b = append(b, "INSERT INTO tb_status ("+statusColumns+") VALUES "...)
-	for i := range rs {
-		r := &rs[i]
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '(')
-		b = appendText(b, r.SN, r.Pos, r.City, r.Type)
-		b = appendNumbers(b, r.Unum1, r.Unum2)
-		b = appendText(b, r.NDate, r.NTime)
-		b = appendNumbers(b, r.Amount, r.Count, r.Line)
-		b = appendText(b, r.STime, r.CTime)
-		b = appendNumbers(b, r.Tenant)
-		b = appendTime(b, r.AcceptedAt)
-		b = append(b, ')')
-	}
-	b = append(b, mysqlStatusTail...)
-	return bytesString(b)
+	return literalRows("INSERT INTO tb_status ("+statusColumns+") VALUES ", mysqlStatusTail, rs,
+		func(r *model.Report) int { return 130 + reportTextSize(r) },
+		func(b []byte, r *model.Report) []byte {
+			b = appendText(b, r.SN, r.Pos, r.City, r.Type)
+			b = appendNumbers(b, r.Unum1, r.Unum2)
+			b = appendText(b, r.NDate, r.NTime)
+			b = appendNumbers(b, r.Amount, r.Count, r.Line)
+			b = appendText(b, r.STime, r.CTime)
+			b = appendNumbers(b, r.Tenant)
+			return appendTime(b, r.AcceptedAt)
+		})
 }
 
 // mysqlUpsertDevices returns the upsert of rs into devices with their values in the text.
 func mysqlUpsertDevices(rs []deviceRow) string {
-	size := len("INSERT INTO devices () VALUES ") + len(deviceColumns) + len(mysqlDevicesTail)
+	return literalRows("INSERT INTO devices ("+deviceColumns+") VALUES ", mysqlDevicesTail, rs,
+		func(r *deviceRow) int { return 160 + reportTextSize(&r.Report) },
+		func(b []byte, r *deviceRow) []byte {
+			b = appendText(b, r.SN)
+			b = appendNumbers(b, r.Tenant)
+			b = appendText(b, r.City, r.Type, r.Pos)
+			b = appendNumbers(b, r.Line, r.Unum1, r.Unum2, r.Amount, r.Count)
+			b = appendText(b, r.NDate, r.NTime, r.STime, r.CTime)
+			b = appendTime(b, r.firstSeen)
+			b = append(b, ',')
+			return appendTime(b, r.lastSeen)
+		})
+}
+
+// literalRows returns head, then each row of rs as row writes it in parentheses, comma
+// separated, then tail: one statement in one buffer sized by rowSize, a bound of what
+// row writes.
+func literalRows[T any](head, tail string, rs []T, rowSize func(*T) int, row func([]byte, *T) []byte) string {
+	size := len(head) + len(tail)
 	for i := range rs {
-		size += 160 + textSize(rs[i].SN, rs[i].Pos, rs[i].City, rs[i].Type, rs[i].NDate, rs[i].NTime, rs[i].STime, rs[i].CTime)
+		size += rowSize(&rs[i])
 	}
 	b := make([]byte, 0, size)
-	b = append(b, "INSERT INTO devices ("+deviceColumns+") VALUES "...)
+	b = append(b, head...)
 	for i := range rs {
-		r := &rs[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, '(')
-		b = appendText(b, r.SN)
-		b = appendNumbers(b, r.Tenant)
-		b = appendText(b, r.City, r.Type, r.Pos)
-		b = appendNumbers(b, r.Line, r.Unum1, r.Unum2, r.Amount, r.Count)
-		b = appendText(b, r.NDate, r.NTime, r.STime, r.CTime)
-		b = appendTime(b, r.firstSeen)
-		b = append(b, ',')
-		b = appendTime(b, r.lastSeen)
+		b = row(b, &rs[i])
 		b = append(b, ')')
 	}
-	b = append(b, mysqlDevicesTail...)
+	b = append(b, tail...)
 	return bytesString(b)
+}
+
+// reportTextSize bounds what appendText writes for r's strings.
+func reportTextSize(r *model.Report) int {
+	return textSize(r.SN, r.Pos, r.City, r.Type, r.NDate, r.NTime, r.STime, r.CTime)
 }
 
 // bytesString returns b as a string without copying it: b is never written again.
