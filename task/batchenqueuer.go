@@ -183,7 +183,8 @@ func (e *BatchEnqueuer) send(q *batchQueue, b *reportBatch) {
 	q.mu.Lock()
 	q.inFlight--
 	var next *reportBatch
-	if q.inFlight < e.opt.MaxInFlight && q.next != nil {
+	// A lingering batch (q.next itself) holds its place already, and leaves on its own.
+	if q.inFlight < e.opt.MaxInFlight && q.next != nil && q.linger == nil {
 		q.inFlight++
 		if e.opt.Linger > 0 && b.reports >= e.opt.LingerFrom && q.next.reports < e.opt.LingerReports {
 			// A burst: fewer, larger tasks cost Redis and the workers less per report

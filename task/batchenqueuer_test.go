@@ -65,10 +65,22 @@ func queued(t *testing.T, insp *asynq.Inspector, queues []string) (got map[strin
 // and reads Redis back: every acknowledged report is there once, in its queue, in fewer
 // tasks than reports, and no task is larger than MaxReports.
 func TestBatchEnqueuerGathersConcurrentReports(t *testing.T) {
+	t.Run("one in flight", func(t *testing.T) {
+		gatherConcurrentReports(t, task.BatchEnqueuerOptions{MaxReports: 8})
+	})
+	// Two batches on their way, and every stored batch lets the next linger: a lingering
+	// batch must hold one place only and leave once.
+	t.Run("two in flight, lingering", func(t *testing.T) {
+		gatherConcurrentReports(t, task.BatchEnqueuerOptions{MaxReports: 8, MaxInFlight: 2, Linger: time.Millisecond, LingerFrom: 1, LingerReports: 8})
+	})
+}
+
+func gatherConcurrentReports(t *testing.T, o task.BatchEnqueuerOptions) {
 	rds := testenv.NewRedis(t)
 	client := asynq.NewClientFromRedisClient(redispipe.New(rds.Client))
 	ingest := task.Ingest{Queues: 3}
-	e, err := task.NewBatchEnqueuer(client, task.BatchEnqueuerOptions{Ingest: ingest, MaxReports: 8, MaxRetry: 9, TaskTimeout: task.BatchTimeout})
+	o.Ingest, o.MaxRetry, o.TaskTimeout = ingest, 9, task.BatchTimeout
+	e, err := task.NewBatchEnqueuer(client, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,9 +102,24 @@ func TestBatchEnqueuerGathersConcurrentReports(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("enqueue: %v", err)
 	}
+	// After the storm, a lone report of each queue leaves at once: no place among the
+	// batches in flight was lost.
+	for i := range ingest.Queues * 4 {
+		lone := make(chan error, 1)
+		r := testReport(senders*each + i)
+		go func() { lone <- e.Enqueue(t.Context(), &r, "") }()
+		select {
+		case err := <-lone:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("report %s did not leave within 5 s: its queue lost track of its batches in flight", r.SN)
+		}
+	}
 	got, tasks, largest := queued(t, asynq.NewInspectorFromRedisClient(rds.Client), ingest.QueueNames())
-	if len(got) != senders*each {
-		t.Fatalf("%d distinct reports queued, want %d", len(got), senders*each)
+	if len(got) != senders*each+ingest.Queues*4 {
+		t.Fatalf("%d distinct reports queued, want %d", len(got), senders*each+ingest.Queues*4)
 	}
 	for i := range senders * each {
 		want := testReport(i)

@@ -87,8 +87,8 @@ func decodeReport(s string) (model.Report, string, error) {
 	return r, s[k:], nil
 }
 
-// uvarint is binary.Uvarint on a string as well: the value and the bytes it took, 0 when s ends
-// first and negative when the value overflows 64 bits.
+// uvarint is binary.Uvarint on a string as well: the value and the bytes it took, 0
+// when s ends first and negative when the value overflows 64 bits.
 func uvarint[T string | []byte](s T) (uint64, int) {
 	var x uint64
 	var shift uint
