@@ -25,8 +25,7 @@ func NewStatusBatchTask(reports []*asynq.Task, opts ...asynq.Option) *asynq.Task
 	}
 	b := make([]byte, 0, size)
 	for _, t := range reports {
-		b = binary.AppendUvarint(b, uint64(len(t.Payload())))
-		b = append(b, t.Payload()...)
+		b = appendItem(b, t.Payload())
 	}
 	var links []string
 	for _, t := range reports {
@@ -38,6 +37,19 @@ func NewStatusBatchTask(reports []*asynq.Task, opts ...asynq.Option) *asynq.Task
 		return asynq.NewTask(TypeStatusBatch, b, opts...)
 	}
 	return asynq.NewTaskWithHeaders(TypeStatusBatch, b, map[string]string{HeaderLinks: strings.Join(links, "\n")}, opts...)
+}
+
+// AppendBatchReport appends r to the batch payload b as one item, as SplitBatch and
+// DecodeBatch read it.
+func AppendBatchReport(b []byte, r *model.Report) []byte {
+	var scratch [160]byte
+	return appendItem(b, AppendReport(scratch[:0], r))
+}
+
+// appendItem appends item to the batch payload b, prefixed with its length.
+func appendItem(b, item []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(item)))
+	return append(b, item...)
 }
 
 // SplitBatch calls fn with each item of a batch payload. It stops at the first framing

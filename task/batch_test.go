@@ -46,6 +46,9 @@ func TestDecodeBatch(t *testing.T) {
 		payload = append(payload, item...)
 	}
 	frame(AppendReport(nil, &want[0]))
+	if got := AppendBatchReport(nil, &want[0]); !bytes.Equal(got, payload) {
+		t.Fatalf("AppendBatchReport = %x, want the report framed by its length: %x", got, payload)
+	}
 	frame([]byte{payloadVersion, 200})              // a string longer than the item
 	frame(append(AppendReport(nil, &want[1]), 'x')) // one byte after the report
 	frame(refAppendReport(nil, &want[1]))           // the reference encoder's

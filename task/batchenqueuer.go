@@ -3,7 +3,6 @@ package task
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -153,15 +152,12 @@ var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return
 
 const maxPooledPayload = 256 << 10
 
-// add appends r's encoding to the batch payload, framed as SplitBatch reads it.
+// add appends r to the batch payload.
 func (b *reportBatch) add(r *model.Report, traceparent string) {
-	var scratch [160]byte
-	item := AppendReport(scratch[:0], r)
 	if b.payload == nil {
 		b.payload = (*payloadPool.Get().(*[]byte))[:0]
 	}
-	b.payload = binary.AppendUvarint(b.payload, uint64(len(item)))
-	b.payload = append(b.payload, item...)
+	b.payload = AppendBatchReport(b.payload, r)
 	b.reports++
 	if traceparent != "" && len(b.links) < MaxLinks {
 		b.links = append(b.links, traceparent)

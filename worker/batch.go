@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -219,8 +218,12 @@ func (w *BatchWriter) mergeLastAttempt(ctx context.Context, reports []model.Repo
 		waiting := w.lastWait
 		w.lastWait, w.lastLeader = nil, false
 		w.lastMu.Unlock()
-		queue, _ := asynq.GetQueueName(ctx)
-		err := w.enqueueMerged(context.WithoutCancel(ctx), queue, waiting)
+		err := errors.New("merge: no asynq queue in the task's context")
+		if queue, ok := asynq.GetQueueName(ctx); ok {
+			// Without its queue a merged task would land in asynq's default queue,
+			// which no worker of monitor serves.
+			err = w.enqueueMerged(context.WithoutCancel(ctx), queue, waiting)
+		}
 		for _, b := range waiting {
 			b.err = err
 			close(b.done)
@@ -255,9 +258,7 @@ func (w *BatchWriter) enqueueMerged(ctx context.Context, queue string, batches [
 	}
 	for _, b := range batches {
 		for i := range b.reports {
-			item := task.AppendReport(nil, &b.reports[i])
-			payload = binary.AppendUvarint(payload, uint64(len(item)))
-			payload = append(payload, item...)
+			payload = task.AppendBatchReport(payload, &b.reports[i])
 			if n++; n == mergedReports {
 				if err := flush(); err != nil {
 					return err
@@ -432,7 +433,8 @@ func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices
 		// directly, skipping GORM's per-argument rebuilding of the statement.
 		conn := tx.Statement.ConnPool
 		for chunk := range slices.Chunk(reports, rowsPerStatement) {
-			res, err := w.exec(ctx, conn, "tb_status", len(chunk), func() (string, []any) { return w.sql.insertStatus(chunk) })
+			query, args := w.sql.insertStatus(chunk)
+			res, err := w.exec(ctx, conn, "tb_status", query, len(chunk), args)
 			if err != nil {
 				return fmt.Errorf("insert tb_status: %w", err)
 			}
@@ -443,7 +445,8 @@ func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices
 			inserted += n
 		}
 		for chunk := range slices.Chunk(devices, rowsPerStatement) {
-			if _, err := w.exec(ctx, conn, "devices", len(chunk), func() (string, []any) { return w.sql.upsertDevices(chunk) }); err != nil {
+			query, args := w.sql.upsertDevices(chunk)
+			if _, err := w.exec(ctx, conn, "devices", query, len(chunk), args); err != nil {
 				return fmt.Errorf("upsert devices: %w", err)
 			}
 		}
@@ -452,11 +455,9 @@ func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices
 	return inserted, err
 }
 
-// exec runs the statement that build returns, of rows rows into table, on the
-// transaction's connection.
-func (w *BatchWriter) exec(ctx context.Context, conn gorm.ConnPool, table string, rows int, build func() (string, []any)) (sql.Result, error) {
+// exec runs query, of rows rows into table, on the transaction's connection.
+func (w *BatchWriter) exec(ctx context.Context, conn gorm.ConnPool, table, query string, rows int, args []any) (sql.Result, error) {
 	begin := time.Now()
-	query, args := build()
 	res, err := conn.ExecContext(ctx, query, args...)
 	w.traceSQL(ctx, begin, table, rows, err)
 	return res, err
@@ -533,9 +534,8 @@ func maxTime(a, b time.Time) time.Time {
 func retryable(err error) bool {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
-		// Deadlock, lock wait timeout, and a prepared statement that a partition change
-		// invalidated (MariaDB re-prepares it on the next attempt).
-		return me.Number == 1213 || me.Number == 1205 || me.Number == 1615
+		// Deadlock and lock wait timeout.
+		return me.Number == 1213 || me.Number == 1205
 	}
 	return strings.Contains(err.Error(), "database is locked") // SQLite
 }
