@@ -39,7 +39,7 @@ func TestOneReportIsTracedFromHTTPToInsert(t *testing.T) {
 	r := testenv.NewRedis(t)
 	db := testenv.NewDB(t)
 	if db.DSN == "" {
-		testenv.Missing(t, "tracing to the INSERT needs a real MySQL")
+		testenv.Missing(t, "tracing to the LOAD DATA needs a real MySQL")
 	}
 	addr := testenv.FreeAddr(t)
 	dir := t.TempDir()
@@ -115,9 +115,14 @@ func TestOneReportIsTracedFromHTTPToInsert(t *testing.T) {
 	if len(batch.Links) != 1 || !batch.Links[0].SpanContext.Equal(enqueue.SpanContext.WithRemote(true)) && !batch.Links[0].SpanContext.Equal(enqueue.SpanContext) {
 		t.Errorf("batch span links %+v, want the one report's enqueue span %s", batch.Links, enqueue.SpanContext.SpanID())
 	}
-	insert, ok := spans["INSERT tb_status"]
-	if !ok || insert.Parent.SpanID() != batch.SpanContext.SpanID() || insert.SpanContext.TraceID() != batch.SpanContext.TraceID() {
-		t.Errorf("INSERT span %+v: want the batch span's child", insert.Parent)
+	// On MySQL the batch writer loads its rows with LOAD DATA (worker/load.go).
+	load, ok := spans["LOAD DATA tb_status"]
+	if !ok || load.Parent.SpanID() != batch.SpanContext.SpanID() || load.SpanContext.TraceID() != batch.SpanContext.TraceID() {
+		t.Errorf("LOAD DATA span %+v among %v: want the batch span's child", load.Parent, names(exp.GetSpans()))
+	}
+	upsert, ok := spans["INSERT devices"]
+	if !ok || upsert.Parent.SpanID() != batch.SpanContext.SpanID() {
+		t.Errorf("devices upsert span %+v: want the batch span's child", upsert.Parent)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -65,6 +66,8 @@ type BatchWriter struct {
 	log    *slog.Logger
 	sql    dialect
 	tracer trace.Tracer // nil: tracing off
+	// noLoad is set once the server has refused LOAD DATA LOCAL: the writes use INSERTs.
+	noLoad atomic.Bool
 
 	// The batches that tasks running at once hand in, written together: see writeTogether.
 	mu             sync.Mutex
@@ -427,67 +430,86 @@ func (w *BatchWriter) Write(ctx context.Context, reports []model.Report) (insert
 }
 
 func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices []deviceRow) (int64, error) {
+	if w.sql.mysql && !w.noLoad.Load() {
+		n, err := w.writeWith(ctx, reports, devices, w.loadReports)
+		if !errors.Is(err, errLoadRefused) {
+			return n, err
+		}
+		if !w.noLoad.Swap(true) {
+			w.log.WarnContext(ctx, "the database refuses LOAD DATA LOCAL INFILE (local_infile=OFF?): writing reports with INSERTs, which cost it about twice the CPU", "err", err)
+		}
+	}
+	return w.writeWith(ctx, reports, devices, w.insertReports)
+}
+
+// writeWith runs store in a transaction.
+func (w *BatchWriter) writeWith(ctx context.Context, reports []model.Report, devices []deviceRow,
+	store func(context.Context, gorm.ConnPool, []model.Report, []deviceRow) (int64, error)) (int64, error) {
 	var inserted int64
 	err := w.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// The statements are complete SQL: they go to the transaction's connection
 		// directly, skipping GORM's per-argument rebuilding of the statement.
-		conn := tx.Statement.ConnPool
-		for chunk := range slices.Chunk(reports, rowsPerStatement) {
-			query, args := w.sql.insertStatus(chunk)
-			res, err := w.exec(ctx, conn, "tb_status", query, len(chunk), args)
-			if err != nil {
-				return fmt.Errorf("insert tb_status: %w", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("insert tb_status: %w", err)
-			}
-			inserted += n
-		}
-		for chunk := range slices.Chunk(devices, rowsPerStatement) {
-			query, args := w.sql.upsertDevices(chunk)
-			if _, err := w.exec(ctx, conn, "devices", query, len(chunk), args); err != nil {
-				return fmt.Errorf("upsert devices: %w", err)
-			}
-		}
-		return nil
+		var err error
+		inserted, err = store(ctx, tx.Statement.ConnPool, reports, devices)
+		return err
 	})
 	return inserted, err
 }
 
-// exec runs query, of rows rows into table, on the transaction's connection.
-func (w *BatchWriter) exec(ctx context.Context, conn gorm.ConnPool, table, query string, rows int, args []any) (sql.Result, error) {
+// insertReports writes reports and devices with multi-row INSERTs and returns how many
+// reports were new.
+func (w *BatchWriter) insertReports(ctx context.Context, conn gorm.ConnPool, reports []model.Report, devices []deviceRow) (int64, error) {
+	var inserted int64
+	for chunk := range slices.Chunk(reports, rowsPerStatement) {
+		query, args := w.sql.insertStatus(chunk)
+		res, err := w.exec(ctx, conn, "INSERT", "tb_status", query, len(chunk), args)
+		if err != nil {
+			return 0, fmt.Errorf("insert tb_status: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, fmt.Errorf("insert tb_status: %w", err)
+		}
+		inserted += n
+	}
+	for chunk := range slices.Chunk(devices, rowsPerStatement) {
+		query, args := w.sql.upsertDevices(chunk)
+		if _, err := w.exec(ctx, conn, "INSERT", "devices", query, len(chunk), args); err != nil {
+			return 0, fmt.Errorf("upsert devices: %w", err)
+		}
+	}
+	return inserted, nil
+}
+
+// exec runs query, the statement op of rows rows into table, on the transaction's
+// connection.
+func (w *BatchWriter) exec(ctx context.Context, conn gorm.ConnPool, op, table, query string, rows int, args []any) (sql.Result, error) {
 	begin := time.Now()
 	res, err := conn.ExecContext(ctx, query, args...)
-	w.traceSQL(ctx, begin, table, rows, err)
+	w.traceSQL(ctx, begin, op, table, query, rows, err)
 	return res, err
 }
 
 // traceSQL hands a statement run past GORM to the database's GORM logger, so a slow
-// INSERT is logged like any other slow statement (duration, and the statement's shape
-// without its values), and with tracing on records it as a child span of the batch's.
-func (w *BatchWriter) traceSQL(ctx context.Context, begin time.Time, table string, rows int, err error) {
+// statement is logged like any other (duration, and the statement without its values),
+// and with tracing on records it as a child span of the batch's.
+func (w *BatchWriter) traceSQL(ctx context.Context, begin time.Time, op, table, query string, rows int, err error) {
 	w.db.Logger.Trace(ctx, begin, func() (string, int64) {
-		return fmt.Sprintf("INSERT INTO %s (%s) VALUES /* %d rows */ ...", table, columnsOf(table), rows), int64(rows)
+		if i := strings.Index(query, " VALUES ("); i >= 0 {
+			query = fmt.Sprintf("%s VALUES /* %d rows */ ...", query[:i], rows)
+		}
+		return query, int64(rows)
 	}, err)
 	if w.tracer == nil {
 		return
 	}
-	_, span := w.tracer.Start(ctx, "INSERT "+table, trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(begin),
-		trace.WithAttributes(attribute.String("db.operation.name", "INSERT"), attribute.String("db.collection.name", table),
+	_, span := w.tracer.Start(ctx, op+" "+table, trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(begin),
+		trace.WithAttributes(attribute.String("db.operation.name", op), attribute.String("db.collection.name", table),
 			attribute.Int("db.response.returned_rows", rows)))
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
-}
-
-// columnsOf returns the columns the batch writes into table.
-func columnsOf(table string) string {
-	if table == "devices" {
-		return deviceColumns
-	}
-	return statusColumns
 }
 
 // deviceRow is a device's newest report in a batch, with the oldest and the newest
@@ -565,9 +587,11 @@ var deviceUpdated = strings.Split("city,tyid,posno,line,unum1,unum2,amount,count
 // replaces the stored one: its (ndate, ntime) is newer, or equal and accepted no earlier
 // than the device's last_seen. devices does not keep the acceptance time of the stored
 // report itself, so a tie is judged against last_seen, the latest acceptance of any of
-// the device's reports; equal (sn, ndate, ntime) is one report to tb_status anyway. ndate and ntime are fixed-width (YYYY-MM-DD,
-// HH:MM:SS), so comparing the strings compares the times.
-const deviceNewer = "(VALUES(ndate),VALUES(ntime),VALUES(last_seen))>=(ndate,ntime,last_seen)"
+// the device's reports; equal (sn, ndate, ntime) is one report to tb_status anyway. ndate
+// and ntime are fixed-width (YYYY-MM-DD, HH:MM:SS), so comparing the strings compares the
+// times. The stored columns are named devices.x, so that the clause also serves the
+// INSERT ... SELECT from the staging table (load.go), where a bare name is ambiguous.
+const deviceNewer = "(VALUES(ndate),VALUES(ntime),VALUES(last_seen))>=(devices.ndate,devices.ntime,devices.last_seen)"
 
 // deviceNewerSQLite is deviceNewer for SQLite, where every SET expression reads the old row.
 const deviceNewerSQLite = "(excluded.ndate,excluded.ntime,excluded.last_seen)>=(devices.ndate,devices.ntime,devices.last_seen)"

@@ -26,9 +26,9 @@ var mysqlDevicesTail = func() string {
 	var b strings.Builder
 	b.WriteString(" ON DUPLICATE KEY UPDATE ")
 	for _, c := range deviceUpdated {
-		b.WriteString(c + "=IF(" + deviceNewer + ",VALUES(" + c + ")," + c + "),")
+		b.WriteString(c + "=IF(" + deviceNewer + ",VALUES(" + c + "),devices." + c + "),")
 	}
-	b.WriteString("first_seen=LEAST(first_seen,VALUES(first_seen)),last_seen=GREATEST(last_seen,VALUES(last_seen))")
+	b.WriteString("first_seen=LEAST(devices.first_seen,VALUES(first_seen)),last_seen=GREATEST(devices.last_seen,VALUES(last_seen))")
 	return b.String()
 }()
 
