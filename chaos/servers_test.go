@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -46,22 +45,6 @@ func freePort(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// lookBinary finds a server binary on PATH or in the sbin folders Debian puts them in.
-func lookBinary(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/usr/bin"} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	testenv.Missing(t, "%s is not installed (apt-get install redis-server mariadb-server)", name)
-	return ""
 }
 
 // start starts the server process and waits until it answers.
@@ -162,7 +145,7 @@ type redisConfig struct {
 // startRedis starts a redis-server with AOF in a temporary folder on a free port.
 func startRedis(t *testing.T, c redisConfig) *redisServer {
 	t.Helper()
-	bin := lookBinary(t, "redis-server")
+	bin := testenv.LookBinary(t, "redis-server")
 	port := freePort(t)
 	r := &redisServer{addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", ".", "--save", "",
@@ -186,39 +169,18 @@ type mariaServer struct {
 	DSN string
 }
 
-// startMariaDB creates a data folder with mariadb-install-db and starts mariadbd on it,
-// on a free port and a socket in the folder, then creates the database monitor.
+// startMariaDB installs a data folder (testenv.InstallMariaDB) and starts mariadbd on it,
+// then creates the database monitor.
 func startMariaDB(t *testing.T) *mariaServer {
 	t.Helper()
-	bin := lookBinary(t, "mariadbd")
-	install := lookBinary(t, "mariadb-install-db")
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	// Its own temporary folder: the bootstrap's temporary tables in a shared /tmp collide
-	// with those of other servers installed at the same moment.
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(install, "--no-defaults", "--datadir="+data, "--tmpdir="+tmp, "--auth-root-authentication-method=normal",
-		"--skip-test-db", "--user="+currentUser())
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
-	}
-	port := freePort(t)
-	m := &mariaServer{}
-	root := fmt.Sprintf("root@tcp(127.0.0.1:%d)/", port)
-	m.DSN = root + "monitor?parseTime=true"
-	args := []string{"--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp, "--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1",
-		"--socket=" + filepath.Join(dir, "mysqld.sock"), "--pid-file=" + filepath.Join(dir, "mysqld.pid"),
-		"--user=" + currentUser(), "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=32M",
-		"--skip-name-resolve", "--max-connections=200", "--innodb-flush-log-at-trx-commit=1"}
-	db, err := sql.Open("mysql", root+"?timeout=1s")
+	in := testenv.InstallMariaDB(t)
+	m := &mariaServer{DSN: in.Root + "monitor?parseTime=true"}
+	db, err := sql.Open("mysql", in.Root+"?timeout=1s")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	m.server = server{name: "mariadb", port: port, dir: dir, args: args, bin: bin,
+	m.server = server{name: "mariadb", port: in.Port, dir: in.Dir, args: in.Args, bin: in.Bin,
 		ping: func(ctx context.Context) error { return db.PingContext(ctx) }}
 	m.start(t)
 	t.Cleanup(func() { m.kill(t) })
@@ -226,14 +188,4 @@ func startMariaDB(t *testing.T) *mariaServer {
 		t.Fatal(err)
 	}
 	return m
-}
-
-// currentUser is the user mariadbd runs as: the test's own (mariadbd refuses to run as
-// root unless --user names it).
-func currentUser() string {
-	u, err := user.Current()
-	if err != nil {
-		return "root"
-	}
-	return u.Username
 }

@@ -650,6 +650,9 @@ func TestCompose(t *testing.T) {
 		if !strings.HasPrefix(s.Image, "mysql:8") {
 			t.Errorf("image %q, want mysql:8…", s.Image)
 		}
+		if !slices.Contains(s.Command, "--local-infile=1") {
+			t.Errorf("command %q does not allow LOAD DATA LOCAL INFILE (--local-infile=1), the workers' way of writing", s.Command)
+		}
 		if db := s.Environment["MYSQL_DATABASE"]; db != "monitor" {
 			t.Errorf("MYSQL_DATABASE=%q, want monitor", db)
 		}

@@ -1,0 +1,65 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"monitor/backend"
+	"monitor/internal/testenv"
+	"monitor/model"
+)
+
+// TestWritesWithInsertsWhereLoadDataIsRefused runs the batch writer against a MariaDB of
+// its own started with --local-infile=0, as MySQL 8 is by default: the first write finds
+// LOAD DATA LOCAL refused, says so once in the log, and stores the batch with INSERTs;
+// later writes go straight to the INSERTs. Nothing is lost or stored twice on the way.
+func TestWritesWithInsertsWhereLoadDataIsRefused(t *testing.T) {
+	dsn := testenv.InstallMariaDB(t, "--local-infile=0").Run(t, "monitor")
+	db, err := backend.OpenDatabase(t.Context(), backend.DatabaseOptions{MySQLDSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := sqlDB.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := model.Migrate(db, model.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	w := NewBatchWriter(db, slog.New(slog.NewTextHandler(&logs, nil)))
+	now := time.Now()
+	first := []model.Report{report("R1", "10:00:00", now), report("R2", "10:00:00", now)}
+	if n, err := w.Write(context.Background(), first); err != nil || n != 2 {
+		t.Fatalf("first write: %d new, %v; want 2", n, err)
+	}
+	if !w.noLoad.Load() {
+		t.Fatal("the writer still tries LOAD DATA after the server refused it")
+	}
+	if got := strings.Count(logs.String(), "msg=\"the database refuses LOAD DATA LOCAL"); got != 1 {
+		t.Fatalf("the refusal is logged %d times, want once:\n%s", got, logs.String())
+	}
+	// R2 again, re-delivered, beside a new report of R1.
+	second := []model.Report{report("R2", "10:00:00", now), report("R1", "10:05:00", now.Add(time.Minute))}
+	if n, err := w.Write(context.Background(), second); err != nil || n != 1 {
+		t.Fatalf("second write: %d new, %v; want 1", n, err)
+	}
+	if got := strings.Count(logs.String(), "msg=\"the database refuses LOAD DATA LOCAL"); got != 1 {
+		t.Fatalf("the refusal is logged %d times, want once", got)
+	}
+	if n := count(t, db, "tb_status"); n != 3 {
+		t.Fatalf("tb_status holds %d rows, want 3", n)
+	}
+	if d := device(t, db, "R1"); d.NTime != "10:05:00" {
+		t.Fatalf("device R1 at %s, want its newest report 10:05:00", d.NTime)
+	}
+}
