@@ -25,7 +25,7 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	l := steady(t, api.url, 500, rate, d)
 	time.Sleep(d / 3)
 
-	// Hold a write lock on tb_status so the next batch blocks inside its INSERT, then
+	// Hold a write lock on tb_status so the next batch blocks inside its write, then
 	// kill the worker in the middle of it.
 	lock := lockStatus(t, s, 1)
 	w.kill()
@@ -38,14 +38,14 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 }
 
 // statusLock is a write lock on tb_status that the test holds, so batches block in
-// their INSERT.
+// their first statement (LOAD DATA, or INSERT where the server refuses it).
 type statusLock struct {
 	t    *testing.T
 	db   *sql.DB
 	conn *sql.Conn
 }
 
-// lockStatus takes a write lock on tb_status and waits until waiters INSERTs wait for it.
+// lockStatus takes a write lock on tb_status and waits until waiters batches wait for it.
 func lockStatus(t *testing.T, s *stack, waiters int) *statusLock {
 	t.Helper()
 	db, err := sql.Open("mysql", strings.TrimSuffix(s.maria.DSN, "?parseTime=true"))
@@ -64,7 +64,7 @@ func lockStatus(t *testing.T, s *stack, waiters int) *statusLock {
 	return l
 }
 
-// wait waits until n INSERTs wait for the lock.
+// wait waits until n batches' statements wait for the lock.
 func (l *statusLock) wait(n int) {
 	l.t.Helper()
 	if n > 0 && !waitUntil(l.t.Context(), 20*time.Second, func() bool { return lockWaiters(l.t, l.db) >= n }) {
@@ -83,12 +83,12 @@ func (l *statusLock) unlock() {
 	}
 }
 
-// lockWaiters counts the statements waiting for a table lock.
+// lockWaiters counts the batch statements waiting for a table lock.
 func lockWaiters(t *testing.T, db *sql.DB) int {
 	t.Helper()
 	var n int
 	err := db.QueryRowContext(t.Context(),
-		"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table%' AND INFO LIKE 'INSERT%'").Scan(&n)
+		"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table%' AND (INFO LIKE 'LOAD DATA%' OR INFO LIKE 'INSERT%')").Scan(&n)
 	if err != nil {
 		t.Fatal(err)
 	}
