@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
@@ -90,7 +91,43 @@ func (w *BatchWriter) load(ctx context.Context, conn gorm.ConnPool, table, colum
 	if err != nil {
 		return 0, fmt.Errorf("load %s: %w", table, err)
 	}
+	if n < int64(rows) {
+		// Duplicates are skipped, as they should be; any other skip is a row lost.
+		if err := onlyDuplicates(ctx, conn); err != nil {
+			return 0, fmt.Errorf("load %s: %d of %d rows stored: %w", table, n, rows, err)
+		}
+	}
 	return n, nil
+}
+
+// onlyDuplicates returns an error naming the first warning of the last statement that is
+// not a duplicate key (1062). The server keeps the first max_error_count (64) warnings:
+// the check is the second line of defence, behind fitsColumns and the catch-all
+// partitions at both ends of tb_status, which leave a row nothing else to be skipped for.
+func onlyDuplicates(ctx context.Context, conn gorm.ConnPool) (err error) {
+	rows, err := conn.QueryContext(ctx, "SHOW WARNINGS")
+	if err != nil {
+		return fmt.Errorf("show warnings: %w", err)
+	}
+	defer func() {
+		if cerr := rows.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("show warnings: %w", cerr)
+		}
+	}()
+	for rows.Next() {
+		var level, msg string
+		var code int
+		if err := rows.Scan(&level, &code, &msg); err != nil {
+			return fmt.Errorf("show warnings: %w", err)
+		}
+		if code != 1062 {
+			return fmt.Errorf("%s %d: %s", level, code, msg)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("show warnings: %w", err)
+	}
+	return nil
 }
 
 // loadReports writes reports and devices by LOAD DATA and returns how many reports were
@@ -130,6 +167,7 @@ func (w *BatchWriter) loadReports(ctx context.Context, conn gorm.ConnPool, repor
 		for j := range chunk {
 			buf.Write(appendDeviceLine(buf.AvailableBuffer(), &chunk[j]))
 		}
+		// stageDevices has no key: every row is loaded, or load names the warning.
 		if _, err := w.load(ctx, conn, stageDevices, deviceColumns, len(chunk), buf.Bytes()); err != nil {
 			return 0, err
 		}
@@ -140,9 +178,9 @@ func (w *BatchWriter) loadReports(ctx context.Context, conn gorm.ConnPool, repor
 	return inserted, nil
 }
 
-// fitsColumns refuses r when a text of it is longer than its column, as a strict INSERT
-// does: LOAD DATA LOCAL would store it cut. The widths are the model's (model.Device,
-// model.Status); a length in bytes bounds the length in characters.
+// fitsColumns refuses r when a text of it is longer than its column or not UTF-8, as a
+// strict INSERT does: LOAD DATA LOCAL would store it cut. The widths are the model's
+// (model.Device, model.Status); a length in bytes bounds the length in characters.
 func fitsColumns(r *model.Report) error {
 	for _, f := range [...]struct {
 		name  string
@@ -155,6 +193,9 @@ func fitsColumns(r *model.Report) error {
 	} {
 		if len(f.value) > f.width {
 			return fmt.Errorf("report %q: %s of %d bytes does not fit its column of %d", model.Clip(r.SN), f.name, len(f.value), f.width)
+		}
+		if !utf8.ValidString(f.value) {
+			return fmt.Errorf("report %q: %s is not UTF-8", model.Clip(r.SN), f.name)
 		}
 	}
 	return nil

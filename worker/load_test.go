@@ -63,3 +63,38 @@ func TestWritesWithInsertsWhereLoadDataIsRefused(t *testing.T) {
 		t.Fatalf("device R1 at %s, want its newest report 10:05:00", d.NTime)
 	}
 }
+
+// TestARowTheDatabaseSkipsFailsTheWrite: LOAD DATA LOCAL skips a row it cannot store with
+// a warning instead of an error. Without its catch-all partition tb_status has no place
+// for a report dated 2099: the write must fail and store nothing, as the INSERT does,
+// while a duplicate alone (skipped too) is no failure.
+func TestARowTheDatabaseSkipsFailsTheWrite(t *testing.T) {
+	eachWriteMode(t, func(t *testing.T, mode writeMode) {
+		tdb := testenv.NewDB(t)
+		if tdb.DSN == "" {
+			t.Skip("SQLite has no partitions")
+		}
+		w := mode.writer(tdb.DB, testenv.Logger(t))
+		now := time.Now()
+		stored := report("P1", "10:00:00", now)
+		if _, err := w.Write(context.Background(), []model.Report{stored}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := w.Write(context.Background(), []model.Report{stored}); err != nil || n != 0 {
+			t.Fatalf("a duplicate alone: %d new, %v; want 0 and no error", n, err)
+		}
+		if err := tdb.DB.Exec("ALTER TABLE tb_status DROP PARTITION pfuture").Error; err != nil {
+			t.Fatal(err)
+		}
+		future := report("P2", "10:00:00", now)
+		future.NDate = "2099-01-01"
+		n, err := w.Write(context.Background(), []model.Report{report("P3", "10:00:00", now), stored, future})
+		if err == nil {
+			t.Fatalf("a report with no partition: %d new and no error", n)
+		}
+		t.Log(err)
+		if n := count(t, tdb.DB, "tb_status"); n != 1 {
+			t.Fatalf("tb_status holds %d rows after the failed write, want 1", n)
+		}
+	})
+}
