@@ -38,11 +38,11 @@ func mysqlInsertStatus(rs []model.Report) string {
 		func(r *model.Report) int { return 130 + reportTextSize(r) },
 		func(b []byte, r *model.Report) []byte {
 			b = appendText(b, r.SN, r.Pos, r.City, r.Type)
-			b = appendNumbers(b, r.Unum1, r.Unum2)
+			b = appendNumbers(b, ',', r.Unum1, r.Unum2)
 			b = appendText(b, r.NDate, r.NTime)
-			b = appendNumbers(b, r.Amount, r.Count, r.Line)
+			b = appendNumbers(b, ',', r.Amount, r.Count, r.Line)
 			b = appendText(b, r.STime, r.CTime)
-			b = appendNumbers(b, r.Tenant)
+			b = appendNumbers(b, ',', r.Tenant)
 			return appendTime(b, r.AcceptedAt)
 		})
 }
@@ -53,9 +53,9 @@ func mysqlUpsertDevices(rs []deviceRow) string {
 		func(r *deviceRow) int { return 160 + reportTextSize(&r.Report) },
 		func(b []byte, r *deviceRow) []byte {
 			b = appendText(b, r.SN)
-			b = appendNumbers(b, r.Tenant)
+			b = appendNumbers(b, ',', r.Tenant)
 			b = appendText(b, r.City, r.Type, r.Pos)
-			b = appendNumbers(b, r.Line, r.Unum1, r.Unum2, r.Amount, r.Count)
+			b = appendNumbers(b, ',', r.Line, r.Unum1, r.Unum2, r.Amount, r.Count)
 			b = appendText(b, r.NDate, r.NTime, r.STime, r.CTime)
 			b = appendTime(b, r.firstSeen)
 			b = append(b, ',')
@@ -111,11 +111,11 @@ func appendText(b []byte, ss ...string) []byte {
 	return b
 }
 
-// appendNumbers appends each of ns followed by a comma.
-func appendNumbers(b []byte, ns ...uint32) []byte {
+// appendNumbers appends each of ns followed by sep.
+func appendNumbers(b []byte, sep byte, ns ...uint32) []byte {
 	for _, n := range ns {
 		b = strconv.AppendUint(b, uint64(n), 10)
-		b = append(b, ',')
+		b = append(b, sep)
 	}
 	return b
 }

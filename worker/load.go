@@ -215,11 +215,11 @@ var upsertStagedDevices = "INSERT INTO devices (" + deviceColumns + ") SELECT " 
 // appendStatusLine appends r as a line of tb_status's statusColumns.
 func appendStatusLine(b []byte, r *model.Report) []byte {
 	b = appendFields(b, r.SN, r.Pos, r.City, r.Type)
-	b = appendUints(b, r.Unum1, r.Unum2)
+	b = appendNumbers(b, '\t', r.Unum1, r.Unum2)
 	b = appendFields(b, r.NDate, r.NTime)
-	b = appendUints(b, r.Amount, r.Count, r.Line)
+	b = appendNumbers(b, '\t', r.Amount, r.Count, r.Line)
 	b = appendFields(b, r.STime, r.CTime)
-	b = appendUints(b, r.Tenant)
+	b = appendNumbers(b, '\t', r.Tenant)
 	b = r.AcceptedAt.UTC().AppendFormat(b, "2006-01-02 15:04:05.000000")
 	return append(b, '\n')
 }
@@ -227,9 +227,9 @@ func appendStatusLine(b []byte, r *model.Report) []byte {
 // appendDeviceLine appends r as a line of deviceColumns.
 func appendDeviceLine(b []byte, r *deviceRow) []byte {
 	b = appendFields(b, r.SN)
-	b = appendUints(b, r.Tenant)
+	b = appendNumbers(b, '\t', r.Tenant)
 	b = appendFields(b, r.City, r.Type, r.Pos)
-	b = appendUints(b, r.Line, r.Unum1, r.Unum2, r.Amount, r.Count)
+	b = appendNumbers(b, '\t', r.Line, r.Unum1, r.Unum2, r.Amount, r.Count)
 	b = appendFields(b, r.NDate, r.NTime, r.STime, r.CTime)
 	b = r.firstSeen.UTC().AppendFormat(b, "2006-01-02 15:04:05.000000")
 	b = append(b, '\t')
@@ -257,15 +257,6 @@ func appendFields(b []byte, ss ...string) []byte {
 				b = append(b, c)
 			}
 		}
-		b = append(b, '\t')
-	}
-	return b
-}
-
-// appendUints appends each of ns followed by a tab.
-func appendUints(b []byte, ns ...uint32) []byte {
-	for _, n := range ns {
-		b = strconv.AppendUint(b, uint64(n), 10)
 		b = append(b, '\t')
 	}
 	return b

@@ -18,23 +18,11 @@ import (
 // LOAD DATA LOCAL refused, says so once in the log, and stores the batch with INSERTs;
 // later writes go straight to the INSERTs. Nothing is lost or stored twice on the way.
 func TestWritesWithInsertsWhereLoadDataIsRefused(t *testing.T) {
-	dsn := testenv.InstallMariaDB(t, "--local-infile=0").Run(t, "monitor")
-	db, err := backend.OpenDatabase(t.Context(), backend.DatabaseOptions{MySQLDSN: dsn})
+	dsn, err := backend.MySQLDSN(testenv.InstallMariaDB(t, "--local-infile=0").Run(t, "monitor"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := sqlDB.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	if err := model.Migrate(db, model.MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	db := testenv.OpenMySQL(t, dsn)
 	var logs bytes.Buffer
 	w := NewBatchWriter(db, slog.New(slog.NewTextHandler(&logs, nil)))
 	now := time.Now()

@@ -245,6 +245,13 @@ func NewDB(t testing.TB) *Database {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &Database{DB: OpenMySQL(t, dsn), DSN: dsn}
+}
+
+// OpenMySQL opens the MySQL database of dsn, migrates it, and closes it when the test
+// ends.
+func OpenMySQL(t testing.TB, dsn string) *gorm.DB {
+	t.Helper()
 	db, err := openMySQL(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +268,7 @@ func NewDB(t testing.TB) *Database {
 	if err := model.Migrate(db, model.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return &Database{DB: db, DSN: dsn}
+	return db
 }
 
 func openMySQL(dsn string) (*gorm.DB, error) {
