@@ -20,8 +20,8 @@ import (
 // On MySQL the batch writer streams its rows to the server with LOAD DATA LOCAL INFILE:
 // the server reads tab-separated fields straight into the row, where a multi-row INSERT
 // makes it parse and evaluate an expression per value. Replaying 100,000 reports of a
-// burst, 4,000 a transaction, cost MariaDB 7-9 µs a report for tb_status against 15-16
-// for the INSERT, and 8-12 against 15-18 for devices (loaded into a staging table, then
+// burst, 4,000 a transaction, cost MariaDB 7-9 µs a report for tb_status against 15-17
+// for the INSERT, and 8-12 against 15-19 for devices (loaded into a staging table, then
 // upserted from it with one INSERT ... SELECT).
 //
 // LOCAL makes the server treat every row error as a warning: a duplicate key skips the
@@ -32,7 +32,7 @@ import (
 // every date and time has its column's exact form.
 //
 // A server that refuses LOCAL (local_infile=OFF, MySQL 8's default) gets the INSERTs of
-// literal.go instead, from the first refusal on.
+// literal.go instead, from the first refusal until the process restarts.
 
 // stageDevices is the connection's temporary table that a batch's device rows are loaded
 // into before the upsert into devices. MEMORY: it holds one write's rows for a moment and
@@ -51,6 +51,7 @@ var loadRefusals = []uint16{1148, 3948, 4166}
 // errLoadRefused marks a write that failed because the server refused LOAD DATA LOCAL.
 var errLoadRefused = errors.New("server refuses LOAD DATA LOCAL INFILE")
 
+// loadRefused reports whether err is one of loadRefusals.
 func loadRefused(err error) bool {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
