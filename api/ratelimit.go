@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"golang.org/x/time/rate"
 )
 
 var reportsLimited = promauto.NewCounter(prometheus.CounterOpts{
@@ -35,8 +34,8 @@ const limiterShards = 64
 // dropped: memory holds only the devices that sent within the last burst/rate seconds
 // (10 s by default), a few thousand for 100,000 terminals reporting every few minutes.
 type deviceLimiter struct {
-	limit rate.Limit
-	burst int
+	limit float64 // tokens a second
+	burst float64
 	// idle is how long a bucket takes to refill; sweeps run at most this often per shard.
 	idle   time.Duration
 	shards [limiterShards]limiterShard
@@ -44,17 +43,32 @@ type deviceLimiter struct {
 
 type limiterShard struct {
 	mu        sync.Mutex
-	buckets   map[string]*rate.Limiter
+	buckets   map[string]bucket
 	lastSweep time.Time
+}
+
+// bucket is a device's tokens as of a moment: a value in its shard's map, so a device
+// seen for the first time (every report of a burst after an outage) costs a map entry
+// and no object of its own to allocate and collect.
+type bucket struct {
+	tokens float64
+	at     int64 // Unix nanoseconds: 16 bytes a bucket, none of them a pointer
+}
+
+// tokensAt returns b's tokens at now: refilled at limit per second since b.at, up to burst.
+// A now before b.at (two requests' clocks read in the other order) refills nothing.
+func (b bucket) tokensAt(now time.Time, limit, burst float64) float64 {
+	elapsed := max(now.UnixNano()-b.at, 0)
+	return min(burst, b.tokens+float64(elapsed)/1e9*limit)
 }
 
 // newDeviceLimiter returns a limiter of perSecond sustained requests and burst per device.
 func newDeviceLimiter(perSecond float64, burst int) *deviceLimiter {
-	l := &deviceLimiter{limit: rate.Limit(perSecond), burst: burst}
+	l := &deviceLimiter{limit: perSecond, burst: float64(burst)}
 	l.idle = time.Duration(math.Ceil(float64(burst) / perSecond * float64(time.Second)))
 	l.idle = max(l.idle, time.Second)
 	for i := range l.shards {
-		l.shards[i].buckets = make(map[string]*rate.Limiter)
+		l.shards[i].buckets = make(map[string]bucket)
 	}
 	return l
 }
@@ -66,24 +80,25 @@ func (l *deviceLimiter) allow(sn string, now time.Time) (bool, time.Duration) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if now.Sub(sh.lastSweep) >= l.idle {
-		sh.sweep(now, float64(l.burst))
+		sh.sweep(now, l.limit, l.burst)
 	}
-	b, ok := sh.buckets[sn]
-	if !ok {
-		b = rate.NewLimiter(l.limit, l.burst)
-		sh.buckets[sn] = b
+	tokens := l.burst // a device not in the map has a full bucket
+	if b, ok := sh.buckets[sn]; ok {
+		tokens = b.tokensAt(now, l.limit, l.burst)
 	}
-	if b.AllowN(now, 1) {
+	if tokens >= 1 {
+		sh.buckets[sn] = bucket{tokens: tokens - 1, at: now.UnixNano()}
 		return true, 0
 	}
-	wait := time.Duration((1 - b.TokensAt(now)) / float64(l.limit) * float64(time.Second))
+	// Refused: the bucket is left as it was, so a device that keeps asking is not charged.
+	wait := time.Duration((1 - tokens) / l.limit * float64(time.Second))
 	return false, max(wait, 0)
 }
 
 // sweep drops the buckets that are full again; the caller holds sh.mu.
-func (sh *limiterShard) sweep(now time.Time, full float64) {
+func (sh *limiterShard) sweep(now time.Time, limit, full float64) {
 	for sn, b := range sh.buckets {
-		if b.TokensAt(now) >= full {
+		if b.tokensAt(now, limit, full) >= full {
 			delete(sh.buckets, sn)
 		}
 	}
