@@ -436,7 +436,7 @@ func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices
 			return n, err
 		}
 		if !w.noLoad.Swap(true) {
-			w.log.WarnContext(ctx, "the database refuses LOAD DATA LOCAL INFILE (local_infile=OFF?): writing reports with INSERTs, which cost it about twice the CPU", "err", err)
+			w.log.WarnContext(ctx, "the database refuses LOAD DATA LOCAL INFILE or its staging table (local_infile=OFF? no CREATE TEMPORARY TABLES privilege?): writing reports with INSERTs, which cost it about twice the CPU", "err", err)
 		}
 	}
 	return w.writeWith(ctx, reports, devices, w.insertReports)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,7 +32,8 @@ import (
 // the columns: no text is longer than its column, none holds a control character, and
 // every date and time has its column's exact form.
 //
-// A server that refuses LOCAL (local_infile=OFF, MySQL 8's default) gets the INSERTs of
+// A server that refuses LOCAL (local_infile=OFF, MySQL 8's default), or the staging table
+// (an account without CREATE TEMPORARY TABLES, or no MEMORY engine), gets the INSERTs of
 // literal.go instead, from the first refusal until the process restarts.
 
 // stageDevices is the connection's temporary table that a batch's device rows are loaded
@@ -48,20 +50,19 @@ const rowsPerLoad = 4000
 // ER_LOAD_INFILE_CAPABILITY_DISABLED (4166).
 var loadRefusals = []uint16{1148, 3948, 4166}
 
-// errLoadRefused marks a write that failed because the server refused LOAD DATA LOCAL.
-var errLoadRefused = errors.New("server refuses LOAD DATA LOCAL INFILE")
+// stageRefusals are the errors of a server that will not create stageDevices for this
+// account: no CREATE TEMPORARY TABLES privilege (1044 database, 1142 table access
+// denied), or no MEMORY engine (1286 unknown, 3161 disabled).
+var stageRefusals = []uint16{1044, 1142, 1286, 3161}
 
-// loadRefused reports whether err is one of loadRefusals.
-func loadRefused(err error) bool {
+// errLoadRefused marks a write that failed because the server refused LOAD DATA LOCAL or
+// its staging table.
+var errLoadRefused = errors.New("server refuses LOAD DATA LOCAL INFILE or its staging table")
+
+// isMySQLError reports whether err is a MySQL error numbered one of numbers.
+func isMySQLError(err error, numbers []uint16) bool {
 	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		for _, n := range loadRefusals {
-			if me.Number == n {
-				return true
-			}
-		}
-	}
-	return false
+	return errors.As(err, &me) && slices.Contains(numbers, me.Number)
 }
 
 // loads names the driver's reader handlers: a load's data is registered under a name of
@@ -83,7 +84,7 @@ func (w *BatchWriter) load(ctx context.Context, conn gorm.ConnPool, table, colum
 		" CHARACTER SET utf8mb4 (" + columns + ")"
 	res, err := w.exec(ctx, conn, "LOAD DATA", table, query, rows, nil)
 	if err != nil {
-		if loadRefused(err) {
+		if isMySQLError(err, loadRefusals) {
 			return 0, fmt.Errorf("load %s: %w: %w", table, errLoadRefused, err)
 		}
 		return 0, fmt.Errorf("load %s: %w", table, err)
@@ -156,6 +157,9 @@ func (w *BatchWriter) loadReports(ctx context.Context, conn gorm.ConnPool, repor
 		inserted += n
 	}
 	if _, err := w.exec(ctx, conn, "CREATE", stageDevices, createStage, 0, nil); err != nil {
+		if isMySQLError(err, stageRefusals) {
+			return 0, fmt.Errorf("create %s: %w: %w", stageDevices, errLoadRefused, err)
+		}
 		return 0, fmt.Errorf("create %s: %w", stageDevices, err)
 	}
 	for i := 0; i < len(devices); i += rowsPerLoad {

@@ -11,6 +11,8 @@ import (
 	"monitor/backend"
 	"monitor/internal/testenv"
 	"monitor/model"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // TestWritesWithInsertsWhereLoadDataIsRefused runs the batch writer against a MariaDB of
@@ -85,4 +87,62 @@ func TestARowTheDatabaseSkipsFailsTheWrite(t *testing.T) {
 			t.Fatalf("tb_status holds %d rows after the failed write, want 1", n)
 		}
 	})
+}
+
+// TestWritesWithInsertsWithoutTheStagingTable writes as an account that may read and
+// write the tables but not create temporary tables, as a least-privilege account may
+// be: the staging table of devices is refused, and the writer falls back to INSERTs as
+// for a refused LOAD DATA, rather than failing every batch.
+func TestWritesWithInsertsWithoutTheStagingTable(t *testing.T) {
+	tdb := testenv.NewDB(t)
+	if tdb.DSN == "" {
+		testenv.Missing(t, "the staging table needs a real MySQL")
+	}
+	cfg, err := mysql.ParseDSN(tdb.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := "np_" + strings.TrimPrefix(cfg.DBName, "monitor_test_")
+	for _, q := range []string{
+		"CREATE USER '" + user + "'@'%' IDENTIFIED BY 'np-password'",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON " + cfg.DBName + ".* TO '" + user + "'@'%'",
+	} {
+		if err := tdb.DB.Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		if err := tdb.DB.Exec("DROP USER '" + user + "'@'%'").Error; err != nil {
+			t.Error(err)
+		}
+	})
+	cfg.User, cfg.Passwd = user, "np-password"
+	db, err := backend.OpenDatabase(t.Context(), backend.DatabaseOptions{MySQLDSN: cfg.FormatDSN()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := sqlDB.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	var logs bytes.Buffer
+	w := NewBatchWriter(db, slog.New(slog.NewTextHandler(&logs, nil)))
+	if n, err := w.Write(context.Background(), []model.Report{report("U1", "10:00:00", time.Now())}); err != nil || n != 1 {
+		t.Fatalf("write: %d new, %v; want 1", n, err)
+	}
+	if !w.noLoad.Load() || !strings.Contains(logs.String(), "create "+stageDevices) {
+		t.Fatalf("the refused staging table is not what the fallback logged:\n%s", logs.String())
+	}
+	t.Log(logs.String())
+	if n := count(t, tdb.DB, "tb_status"); n != 1 {
+		t.Fatalf("tb_status holds %d rows, want 1", n)
+	}
+	if d := device(t, tdb.DB, "U1"); d.NTime != "10:00:00" {
+		t.Fatalf("device U1 at %q", d.NTime)
+	}
 }
