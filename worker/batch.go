@@ -66,7 +66,8 @@ type BatchWriter struct {
 	log    *slog.Logger
 	sql    dialect
 	tracer trace.Tracer // nil: tracing off
-	// noLoad is set once the server has refused LOAD DATA LOCAL: the writes use INSERTs.
+	// noLoad is set once the server has refused LOAD DATA LOCAL or its staging table: the
+	// writes use INSERTs from then on.
 	noLoad atomic.Bool
 
 	// The batches that tasks running at once hand in, written together: see writeTogether.
