@@ -219,10 +219,16 @@ func SQLiteDSN(path string) string {
 
 // MySQLDSN normalises a go-sql-driver DSN: times are parsed as UTC, and parameters are
 // interpolated client-side so a multi-row INSERT is one round trip, not prepare+exec+close.
+// It refuses allowAllFiles=true.
 func MySQLDSN(dsn string) (string, error) {
 	mc, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return "", fmt.Errorf("MONITOR_MYSQL_DSN: %w", err)
+	}
+	if mc.AllowAllFiles {
+		// The workers' LOAD DATA LOCAL reads only what they register; with this the
+		// database server could ask for, and get, any file this process can read.
+		return "", errors.New("MONITOR_MYSQL_DSN: allowAllFiles=true would let the database server read any file of this host; monitor needs none")
 	}
 	mc.ParseTime = true
 	mc.Loc = time.UTC

@@ -29,6 +29,11 @@ func TestMySQLDSNForcesUTCAndInterpolation(t *testing.T) {
 	if _, err := backend.MySQLDSN("root@tcp(127.0.0.1:3306)/monitor?parseTime=maybe"); err == nil || !strings.Contains(err.Error(), "MONITOR_MYSQL_DSN") {
 		t.Fatalf("bad DSN: err = %v", err)
 	}
+	// The workers use LOAD DATA LOCAL with registered readers only: a DSN that would let
+	// the server fetch any local file is refused, not passed on.
+	if _, err := backend.MySQLDSN("root@tcp(127.0.0.1:3306)/monitor?allowAllFiles=true"); err == nil || !strings.Contains(err.Error(), "allowAllFiles") {
+		t.Fatalf("allowAllFiles=true: err = %v", err)
+	}
 }
 
 func TestEmbeddedBackends(t *testing.T) {
