@@ -70,8 +70,8 @@ func splitBatch[T string | []byte](b T, fn func(item T)) error {
 
 // DecodeBatch decodes the reports of a batch payload into a slice of their number. Their
 // strings share one copy of the payload: one allocation a batch instead of eight a
-// report. An item that is not exactly one valid report goes to bad, with its size, and
-// the others are still returned; a framing error ends the payload and is returned with the
+// report. An item that is not exactly one report goes to bad, with its size, and the
+// others are still returned; a framing error ends the payload and is returned with the
 // reports before it.
 func DecodeBatch(payload []byte, bad func(err error, size int)) ([]model.Report, error) {
 	var items []string
@@ -82,14 +82,6 @@ func DecodeBatch(payload []byte, bad func(err error, size int)) ([]model.Report,
 		if err == nil && len(rest) > 0 {
 			// An item is one report: bytes after it mean the item is not what the API wrote.
 			err = fmt.Errorf("%w: %d bytes after the report", ErrBadPayload, len(rest))
-		}
-		if err == nil {
-			// The API stores only valid reports; checked again because what comes off
-			// Redis is what the database gets, and MySQL's LOAD DATA would cut a value
-			// too long for its column rather than refuse it.
-			if verr := r.Validate(); verr != nil {
-				err = fmt.Errorf("%w: %w", ErrBadPayload, verr)
-			}
 		}
 		if err != nil {
 			bad(err, len(item))

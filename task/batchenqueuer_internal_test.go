@@ -62,12 +62,7 @@ func TestBatchEnqueuerReleasesEveryPlace(t *testing.T) {
 func TestBatchEnqueuerGathersWhileABatchIsOnItsWay(t *testing.T) {
 	rds := testenv.NewRedis(t)
 	proxy := testenv.NewHoldProxy(t, rds.Addr, "HOLDME")
-	rc := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DB: rds.DB})
-	t.Cleanup(func() {
-		if err := rc.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	rc := testenv.NewRedisClient(t, &redis.Options{Addr: proxy.Addr(), DB: rds.DB})
 	e, err := NewBatchEnqueuer(asynq.NewClientFromRedisClient(rc), BatchEnqueuerOptions{Linger: -1})
 	if err != nil {
 		t.Fatal(err)

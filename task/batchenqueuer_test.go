@@ -147,12 +147,7 @@ func gatherConcurrentReports(t *testing.T, o task.BatchEnqueuerOptions) {
 func TestBatchEnqueuerLingersInABurst(t *testing.T) {
 	rds := testenv.NewRedis(t)
 	proxy := testenv.NewHoldProxy(t, rds.Addr, "HOLDME")
-	rc := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DB: rds.DB})
-	t.Cleanup(func() {
-		if err := rc.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	rc := testenv.NewRedisClient(t, &redis.Options{Addr: proxy.Addr(), DB: rds.DB})
 	const linger = 600 * time.Millisecond
 	e, err := task.NewBatchEnqueuer(asynq.NewClientFromRedisClient(rc), task.BatchEnqueuerOptions{
 		Linger: linger, LingerFrom: 1, LingerReports: 1000, MaxRetry: 9, TaskTimeout: task.BatchTimeout,

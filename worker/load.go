@@ -27,10 +27,9 @@ import (
 //
 // LOCAL makes the server treat every row error as a warning: a duplicate key skips the
 // row, as the INSERT's no-op update did, but a value that does not fit would be cut, not
-// refused. Every report is validated before it gets here (the API's model.ParseReport,
-// and task.DecodeBatch again for what comes off Redis), and the rules are narrower than
-// the columns: no text is longer than its column, none holds a control character, and
-// every date and time has its column's exact form.
+// refused. The API validates every report (model.ParseReport), with rules narrower than
+// the columns; for what comes off Redis, fitsColumns refuses a batch with a text that
+// would be cut, and load a load that skipped a row for anything but a duplicate.
 //
 // A server that refuses LOCAL (local_infile=OFF, MySQL 8's default), or the staging table
 // (an account without CREATE TEMPORARY TABLES, or no MEMORY engine), gets the INSERTs of
@@ -184,7 +183,9 @@ func (w *BatchWriter) loadReports(ctx context.Context, conn gorm.ConnPool, repor
 }
 
 // fitsColumns refuses r when a text of it is longer than its column or not UTF-8, as a
-// strict INSERT does: LOAD DATA LOCAL would store it cut. The widths are the model's
+// strict INSERT does: LOAD DATA LOCAL would store it cut. The API refuses such a report;
+// this guards what comes off Redis, where the INSERT's error used to (about 0.1 µs a
+// report, against 0.56 for validating it again in full). The widths are the model's
 // (model.Device, model.Status); a length in bytes bounds the length in characters.
 func fitsColumns(r *model.Report) error {
 	for _, f := range [...]struct {

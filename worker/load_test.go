@@ -121,12 +121,8 @@ func TestWritesWithInsertsWithoutTheStagingTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		if err := sqlDB.Close(); err != nil {
+		if err := backend.CloseDatabase(db); err != nil {
 			t.Error(err)
 		}
 	})

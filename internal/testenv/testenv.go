@@ -164,6 +164,13 @@ func standIn(t testing.TB, stand, server string, err error) {
 	t.Logf("%s=1: benchmarking %s, not %s (unreachable: %v)", BenchEmbedded, stand, server, err)
 }
 
+// NewRedisClient returns a client of opt that is closed when the test ends.
+func NewRedisClient(t testing.TB, opt *redis.Options) *redis.Client {
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { closeClient(t, c) })
+	return c
+}
+
 func closeClient(t testing.TB, c *redis.Client) {
 	if err := c.Close(); err != nil {
 		t.Errorf("close redis client: %v", err)
