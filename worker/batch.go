@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
@@ -555,12 +554,8 @@ func maxTime(a, b time.Time) time.Time {
 
 // retryable reports whether err is a lock conflict that a fresh attempt usually clears.
 func retryable(err error) bool {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		// Deadlock and lock wait timeout.
-		return me.Number == 1213 || me.Number == 1205
-	}
-	return strings.Contains(err.Error(), "database is locked") // SQLite
+	// Deadlock and lock wait timeout.
+	return isMySQLError(err, []uint16{1213, 1205}) || strings.Contains(err.Error(), "database is locked") // SQLite
 }
 
 // dialect builds the two statements for MySQL/MariaDB or SQLite.
