@@ -5,33 +5,25 @@ package api
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
 
 	"monitor/command"
 	"monitor/fleet"
 	"monitor/internal/logctx"
-	"monitor/internal/tracing"
 	"monitor/model"
 	"monitor/task"
 )
@@ -143,15 +135,6 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// newRequestIDs returns a generator of request ids unique to this process: a random
-// prefix drawn once and a counter. Echo's default reads 40 bytes of crypto/rand per
-// request for an id nobody needs to be unguessable.
-func newRequestIDs() func() string {
-	prefix := rand.Text()[:16] + "-"
-	var n atomic.Uint64
-	return func() string { return prefix + strconv.FormatUint(n.Add(1), 36) }
-}
-
 // New returns a Server over the clients and services of opt.
 func New(o Options) (*Server, error) {
 	opt, err := o.withDefaults()
@@ -194,32 +177,7 @@ func (s *Server) routes() {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(s.log)
-	// The request id goes into the request's context too, so every line logged with that
-	// context names it (logctx).
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
-		Generator: newRequestIDs(),
-		RequestIDHandler: func(c echo.Context, id string) {
-			c.SetRequest(c.Request().WithContext(logctx.WithRequestID(c.Request().Context(), id)))
-		},
-	}))
-	if s.opt.Tracer != nil {
-		e.Use(s.traceRequests)
-	}
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
-		DisableErrorHandler: true,
-		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			s.log.ErrorContext(c.Request().Context(), "panic in handler", "path", c.Path(), "err", err, "stack", string(stack))
-			return err
-		},
-	}))
-	// Every route gets a body limit. The two terminal routes enforce their own,
-	// configurable ones (MONITOR_MAX_BODY_BYTES, MONITOR_LOG_MAX_BYTES), which may be larger.
-	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
-		Limit: "1M",
-		Skipper: func(c echo.Context) bool {
-			return c.Path() == "/open/logUpload" || c.Path() == "/open/statusUpload"
-		},
-	}))
+	e.Use(s.requestScope())
 
 	e.POST("/open/statusUpload", s.statusUpload)
 	e.POST("/open/logUpload", s.logUpload)
@@ -235,31 +193,6 @@ func (s *Server) routes() {
 	e.GET("/fleet", s.fleetPage, s.operatorAuth(true))
 
 	s.operatorRoutes(e.Group("/api/v1", s.operatorAuth(false)))
-}
-
-// traceRequests runs each request in a server span, a child of the caller's trace
-// context when the request carries one (traceparent).
-func (s *Server) traceRequests(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		req := c.Request()
-		ctx := tracing.FromHeaders(req.Context(), propagation.HeaderCarrier(req.Header))
-		ctx, span := s.opt.Tracer.Start(ctx, req.Method+" "+c.Path(), trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("http.route", c.Path()),
-				attribute.String("monitor.request_id", logctx.RequestID(ctx))))
-		defer span.End()
-		c.SetRequest(req.WithContext(ctx))
-		err := next(c)
-		status := c.Response().Status
-		var apiErr *Error
-		if errors.As(err, &apiErr) {
-			status = apiErr.Status
-		}
-		span.SetAttributes(attribute.Int("http.response.status_code", status))
-		if err != nil && status >= 500 {
-			span.SetStatus(codes.Error, err.Error())
-		}
-		return err
-	}
 }
 
 // monitoring serves asynqmon, read-only for the read-only token.
