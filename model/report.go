@@ -98,7 +98,7 @@ func (r *Report) Validate() error {
 	if err := CheckText("id", r.Type, MaxTypeLen); err != nil {
 		return err
 	}
-	if _, err := time.Parse(time.DateOnly, r.NDate); err != nil || len(r.NDate) != 10 {
+	if !validDate(r.NDate) {
 		return fmt.Errorf("ndate: %q is not a valid date YYYY-MM-DD", Clip(r.NDate))
 	}
 	if !validClock(r.NTime) {
@@ -129,9 +129,49 @@ func ValidateSN(sn string) error {
 	return nil
 }
 
+// validDate reports whether s is a date YYYY-MM-DD of the proleptic Gregorian calendar,
+// as time.Parse(time.DateOnly) accepts it with exactly ten bytes. Parsing by hand costs a
+// tenth of time.Parse, and runs for every report.
+func validDate(s string) bool {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return false
+	}
+	year, ok1 := digits(s[0:4])
+	month, ok2 := digits(s[5:7])
+	day, ok3 := digits(s[8:10])
+	if !ok1 || !ok2 || !ok3 || month < 1 || month > 12 || day < 1 {
+		return false
+	}
+	days := [13]int{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[month]
+	if month == 2 && year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+		days = 29
+	}
+	return day <= days
+}
+
+// validClock reports whether s is a time of day HH:MM:SS, as time.Parse(time.TimeOnly)
+// accepts it with exactly eight bytes.
 func validClock(s string) bool {
-	_, err := time.Parse(time.TimeOnly, s)
-	return err == nil && len(s) == 8
+	if len(s) != 8 || s[2] != ':' || s[5] != ':' {
+		return false
+	}
+	h, ok1 := digits(s[0:2])
+	m, ok2 := digits(s[3:5])
+	sec, ok3 := digits(s[6:8])
+	return ok1 && ok2 && ok3 && h < 24 && m < 60 && sec < 60
+}
+
+// digits returns the value of s, which must be ASCII decimal digits only.
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // CheckText allows UTF-8 of at most max bytes in field, without control characters

@@ -1,9 +1,11 @@
 package model
 
 import (
+	"fmt"
 	fixture_ "monitor/internal/fixture"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fixture is the seed's status report; withField varies one field of it.
@@ -84,5 +86,63 @@ func TestParseReportRules(t *testing.T) {
 				t.Fatalf("err = %q, want it to contain %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestDateAndClockAgreeWithTimeParse checks the hand-written validDate and validClock
+// against time.Parse with the contract's layouts, the reference they replace: every
+// HH:MM:SS of two digits each, every month and day number in years that test each leap
+// rule, February 29th of every year, and every byte at every position of a valid value.
+func TestDateAndClockAgreeWithTimeParse(t *testing.T) {
+	parses := func(layout, s string) bool {
+		_, err := time.Parse(layout, s)
+		return err == nil && len(s) == len(layout)
+	}
+	check := func(layout string, valid func(string) bool, s string) {
+		t.Helper()
+		if got, want := valid(s), parses(layout, s); got != want {
+			t.Fatalf("%q: valid %v, time.Parse(%q) %v", s, got, layout, want)
+		}
+	}
+	for h := range 100 {
+		for m := range 100 {
+			for s := range 100 {
+				check(time.TimeOnly, validClock, fmt.Sprintf("%02d:%02d:%02d", h, m, s))
+			}
+		}
+	}
+	for _, y := range []int{0, 1, 4, 100, 400, 1900, 2000, 2024, 2026, 2100, 9999} {
+		for m := range 100 {
+			for d := range 100 {
+				check(time.DateOnly, validDate, fmt.Sprintf("%04d-%02d-%02d", y, m, d))
+			}
+		}
+	}
+	for y := range 10000 {
+		check(time.DateOnly, validDate, fmt.Sprintf("%04d-02-29", y))
+	}
+	for _, base := range []struct {
+		layout string
+		valid  func(string) bool
+		s      string
+	}{{time.TimeOnly, validClock, "23:59:59"}, {time.DateOnly, validDate, "2024-02-29"}} {
+		for i := range len(base.s) {
+			for c := range 256 {
+				b := []byte(base.s)
+				b[i] = byte(c)
+				check(base.layout, base.valid, string(b))
+			}
+			check(base.layout, base.valid, base.s[:i]+base.s[i+1:])
+			check(base.layout, base.valid, base.s[:i]+"0"+base.s[i:])
+		}
+	}
+	valid := 0
+	for _, s := range []string{"00:00:00", "23:59:59", "2026-03-01", "2024-02-29", "0000-02-29"} {
+		if validClock(s) || validDate(s) {
+			valid++
+		}
+	}
+	if valid != 5 {
+		t.Fatalf("%d of 5 known-good values valid", valid)
 	}
 }
