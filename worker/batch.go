@@ -432,7 +432,11 @@ func (w *BatchWriter) Write(ctx context.Context, reports []model.Report) (insert
 func (w *BatchWriter) write(ctx context.Context, reports []model.Report, devices []deviceRow) (int64, error) {
 	if w.sql.mysql && !w.noLoad.Load() {
 		n, err := w.writeWith(ctx, reports, devices, w.loadReports)
-		if !errors.Is(err, errLoadRefused) {
+		switch {
+		case errors.Is(err, errWarningsHidden):
+			w.log.InfoContext(ctx, "writing a batch again with INSERTs: its load skipped rows the server's warnings do not account for", "err", err)
+			return w.writeWith(ctx, reports, devices, w.insertReports)
+		case !errors.Is(err, errLoadRefused):
 			return n, err
 		}
 		if !w.noLoad.Swap(true) {

@@ -94,18 +94,26 @@ func (w *BatchWriter) load(ctx context.Context, conn gorm.ConnPool, table, colum
 	}
 	if n < int64(rows) {
 		// Duplicates are skipped, as they should be; any other skip is a row lost.
-		if err := onlyDuplicates(ctx, conn); err != nil {
+		if err := onlyDuplicates(ctx, conn, int64(rows)-n); err != nil {
 			return 0, fmt.Errorf("load %s: %d of %d rows stored: %w", table, n, rows, err)
 		}
 	}
 	return n, nil
 }
 
-// onlyDuplicates returns an error naming the first warning of the last statement that is
-// not a duplicate key (1062). The server keeps the first max_error_count (64) warnings:
-// the check is the second line of defence, behind fitsColumns and the catch-all
-// partitions at both ends of tb_status, which leave a row nothing else to be skipped for.
-func onlyDuplicates(ctx context.Context, conn gorm.ConnPool) (err error) {
+// errWarningsHidden marks a load that skipped more rows than the warnings the server
+// kept show (it keeps the first max_error_count, 64 by default): whether each was a
+// duplicate cannot be told, so the write is done again with INSERTs, which fail on any
+// row they cannot store. It happens only to a load of more than 64 rows stored before,
+// as when a batch is delivered again.
+var errWarningsHidden = errors.New("more rows skipped than warnings kept")
+
+// onlyDuplicates checks that the skipped rows of the last statement were all duplicate
+// keys: it returns an error naming the first warning that is not a duplicate key (1062),
+// and errWarningsHidden when fewer than skipped duplicates are listed. The check is the
+// second line of defence, behind fitsColumns and the catch-all partitions at both ends of
+// tb_status, which leave a row nothing else to be skipped for.
+func onlyDuplicates(ctx context.Context, conn gorm.ConnPool, skipped int64) (err error) {
 	rows, err := conn.QueryContext(ctx, "SHOW WARNINGS")
 	if err != nil {
 		return fmt.Errorf("show warnings: %w", err)
@@ -115,6 +123,7 @@ func onlyDuplicates(ctx context.Context, conn gorm.ConnPool) (err error) {
 			err = fmt.Errorf("show warnings: %w", cerr)
 		}
 	}()
+	var duplicates int64
 	for rows.Next() {
 		var level, msg string
 		var code int
@@ -124,9 +133,13 @@ func onlyDuplicates(ctx context.Context, conn gorm.ConnPool) (err error) {
 		if code != 1062 {
 			return fmt.Errorf("%s %d: %s", level, code, msg)
 		}
+		duplicates++
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("show warnings: %w", err)
+	}
+	if duplicates < skipped {
+		return fmt.Errorf("%w: %d skipped, %d duplicates listed", errWarningsHidden, skipped, duplicates)
 	}
 	return nil
 }

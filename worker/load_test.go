@@ -3,7 +3,9 @@ package worker
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +87,45 @@ func TestARowTheDatabaseSkipsFailsTheWrite(t *testing.T) {
 		t.Log(err)
 		if n := count(t, tdb.DB, "tb_status"); n != 1 {
 			t.Fatalf("tb_status holds %d rows after the failed write, want 1", n)
+		}
+	})
+}
+
+// TestASkippedRowBehindManyDuplicatesFailsTheWrite hides the skipped row of
+// TestARowTheDatabaseSkipsFailsTheWrite behind 100 duplicates, more warnings than the
+// server keeps (max_error_count, 64): the write must still fail and store nothing. A
+// batch delivered again in full, more than 64 duplicates and nothing else, is still
+// stored as nothing new without an error.
+func TestASkippedRowBehindManyDuplicatesFailsTheWrite(t *testing.T) {
+	eachWriteMode(t, func(t *testing.T, mode writeMode) {
+		tdb := testenv.NewDB(t)
+		if tdb.DSN == "" {
+			t.Skip("SQLite has no partitions")
+		}
+		w := mode.writer(tdb.DB, testenv.Logger(t))
+		now := time.Now()
+		var stored []model.Report
+		for i := range 100 {
+			stored = append(stored, report(fmt.Sprintf("D%03d", i), "10:00:00", now))
+		}
+		if n, err := w.Write(context.Background(), stored); err != nil || n != 100 {
+			t.Fatalf("first delivery: %d new, %v; want 100", n, err)
+		}
+		if n, err := w.Write(context.Background(), stored); err != nil || n != 0 {
+			t.Fatalf("the batch again: %d new, %v; want 0 and no error", n, err)
+		}
+		if err := tdb.DB.Exec("ALTER TABLE tb_status DROP PARTITION pfuture").Error; err != nil {
+			t.Fatal(err)
+		}
+		future := report("F1", "10:00:00", now)
+		future.NDate = "2099-01-01"
+		n, err := w.Write(context.Background(), append(slices.Clone(stored), future))
+		if err == nil {
+			t.Fatalf("a report with no partition behind 100 duplicates: %d new and no error", n)
+		}
+		t.Log(err)
+		if n := count(t, tdb.DB, "tb_status"); n != 100 {
+			t.Fatalf("tb_status holds %d rows after the failed write, want 100", n)
 		}
 	})
 }
