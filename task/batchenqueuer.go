@@ -26,7 +26,7 @@ type BatchEnqueuerOptions struct {
 	MaxInFlight int
 	// Linger is how long a batch may wait for more reports once the batch before it is
 	// stored, when that one held at least LingerFrom reports: reports arrive fast, as in
-	// a burst. It leaves earlier once it holds LingerReports. Defaults 5ms, 16 and 512; a
+	// a burst. It leaves earlier once it holds LingerReports. Defaults 2ms, 16 and 128; a
 	// negative Linger never waits. Where batches stay smaller than LingerFrom (a trickle,
 	// or 5,000 reports/s on the bench host) no batch waits, so latency is unchanged there.
 	Linger        time.Duration
@@ -46,9 +46,9 @@ func (o BatchEnqueuerOptions) withDefaults() (BatchEnqueuerOptions, error) {
 	o.MaxReports = cmp.Or(o.MaxReports, 1000)
 	o.MaxInFlight = cmp.Or(o.MaxInFlight, 1)
 	o.Timeout = cmp.Or(o.Timeout, 5*time.Second)
-	o.Linger = cmp.Or(o.Linger, 5*time.Millisecond)
+	o.Linger = cmp.Or(o.Linger, 2*time.Millisecond)
 	o.LingerFrom = cmp.Or(o.LingerFrom, 16)
-	o.LingerReports = cmp.Or(o.LingerReports, 512)
+	o.LingerReports = cmp.Or(o.LingerReports, 128)
 	switch {
 	case o.Ingest.Queues < 1 || o.Ingest.Queues > MaxIngestQueues:
 		return o, fmt.Errorf("batch enqueuer: %d ingest queues is not 1-%d", o.Ingest.Queues, MaxIngestQueues)
