@@ -53,7 +53,7 @@ import json, sys
 name, j, c = sys.argv[1:]
 r = json.load(open(j)); s, rd, m, hz = map(int, open(c).read().split())
 n = r["accepted"]; us = lambda t: t / hz * 1e6 / n
-print(f'{name:14} accepted {n} p99 {r["p99_ms"]:.1f} ms landed {r["land"]["landing_s"]:.2f} s '
+print(f'{name:14} accepted {n} p50 {r["p50_ms"]:.2f} p99 {r["p99_ms"]:.1f} ms landed {r["land"]["landing_s"]:.2f} s '
       f'lost {r["land"]["lost"]} dup {r["land"]["duplicated"]} cpu/report: server {us(s):.0f} redis {us(rd):.0f} mariadb {us(m):.0f} µs')
 PY
 }
