@@ -2,8 +2,8 @@
 # bench/ab.sh OLD_BIN NEW_BIN: runs the same burst (and steady run) against two builds
 # of monitor, alternating them round by round, so that a change can be judged by ratios
 # measured side by side rather than against figures from another day or machine.
-# Same servers, leases and CPU accounting as bench/run.sh; prints one line per run and
-# the medians. BENCH_REPEAT, BENCH_DEVICES, BENCH_CONNS, BENCH_STEADY_RATE and
+# Same servers, leases and CPU accounting as bench/run.sh; prints one line per run.
+# BENCH_REPEAT, BENCH_DEVICES, BENCH_CONNS, BENCH_STEADY_RATE and
 # BENCH_STEADY_FOR change the sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
