@@ -53,6 +53,9 @@ for i in $(seq 240); do
 done
 
 log "building $BIN"
+# The commit the binary is built from, taken now: HEAD may move while the run goes on.
+# BENCHMARKS.md, the output of a run before, does not make the source dirty.
+COMMIT=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':(exclude)BENCHMARKS.md' || echo -dirty)
 make -s build
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/*.txt
@@ -145,7 +148,7 @@ done
 	echo "mariadb=$(sql 'SELECT VERSION()')"
 	echo "kernel=$(uname -sr)"
 	echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
-	echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet || echo -dirty)"
+	echo "commit=$COMMIT"
 	echo "command=make bench (BENCH_REPEAT=$REPEAT BENCH_DEVICES=$DEVICES BENCH_CONNS=$CONNS)"
 } >"$OUT/machine.txt"
 go run ./bench/report -dir "$OUT" -o BENCHMARKS.md
