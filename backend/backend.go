@@ -239,6 +239,12 @@ func MySQLDSN(dsn string) (string, error) {
 	if _, ok := mc.Params["charset"]; !ok {
 		mc.Params["charset"] = "utf8mb4"
 	}
+	// A load of the workers skips the rows already stored, each with a warning, and must
+	// see every warning to tell that nothing else was skipped: the server keeps only 64
+	// unless told more. 65535 is the most it keeps.
+	if _, ok := mc.Params["max_error_count"]; !ok {
+		mc.Params["max_error_count"] = "65535"
+	}
 	if mc.Timeout == 0 {
 		mc.Timeout = 5 * time.Second
 	}

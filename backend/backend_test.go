@@ -21,10 +21,14 @@ func TestMySQLDSNForcesUTCAndInterpolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"parseTime=true", "interpolateParams=true", "charset=utf8mb4", "/monitor?"} {
+	for _, want := range []string{"parseTime=true", "interpolateParams=true", "charset=utf8mb4", "max_error_count=65535", "/monitor?"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("%s lacks %s", got, want)
 		}
+	}
+	// An operator's own setting stays.
+	if got, err := backend.MySQLDSN("root@tcp(127.0.0.1:3306)/monitor?max_error_count=100"); err != nil || !strings.Contains(got, "max_error_count=100") || strings.Contains(got, "65535") {
+		t.Fatalf("max_error_count=100: %s, %v", got, err)
 	}
 	if _, err := backend.MySQLDSN("root@tcp(127.0.0.1:3306)/monitor?parseTime=maybe"); err == nil || !strings.Contains(err.Error(), "MONITOR_MYSQL_DSN") {
 		t.Fatalf("bad DSN: err = %v", err)

@@ -102,10 +102,10 @@ func (w *BatchWriter) load(ctx context.Context, conn gorm.ConnPool, table, colum
 }
 
 // errWarningsHidden marks a load that skipped more rows than the warnings the server
-// kept show (it keeps the first max_error_count, 64 by default): whether each was a
-// duplicate cannot be told, so the write is done again with INSERTs, which fail on any
-// row they cannot store. It happens only to a load of more than 64 rows stored before,
-// as when a batch is delivered again.
+// kept show (it keeps the first max_error_count): whether each was a duplicate cannot be
+// told, so the write is done again with INSERTs, which fail on any row they cannot store.
+// backend.MySQLDSN sets max_error_count to 65535, above the rows of a load, so it takes
+// a DSN that sets it lower, and a batch delivered again with more rows stored before.
 var errWarningsHidden = errors.New("more rows skipped than warnings kept")
 
 // onlyDuplicates checks that the skipped rows of the last statement were all duplicate
