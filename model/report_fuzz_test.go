@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -253,46 +254,19 @@ func refUint32(s string) (uint32, bool) {
 	return uint32(v), v <= 4294967295
 }
 
-// refDigits reads s as an unsigned decimal of ASCII digits only.
-func refDigits(s string) (int, bool) {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int(s[i]-'0')
-	}
-	return n, s != ""
-}
-
-// refDate is a proleptic Gregorian date YYYY-MM-DD, years 0000 to 9999.
+// refDate is a date YYYY-MM-DD as the standard library parses one, ten bytes exactly.
+// The reference is time.Parse, not digits counted by hand as model's validDate counts
+// them, so that the two are independent.
 func refDate(s string) bool {
-	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
-		return false
-	}
-	y, ok1 := refDigits(s[0:4])
-	m, ok2 := refDigits(s[5:7])
-	d, ok3 := refDigits(s[8:10])
-	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 {
-		return false
-	}
-	days := [...]int{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[m-1]
-	if m == 2 && y%4 == 0 && (y%100 != 0 || y%400 == 0) {
-		days = 29
-	}
-	return d <= days
+	_, err := time.Parse(time.DateOnly, s)
+	return err == nil && len(s) == len(time.DateOnly)
 }
 
-// refClock is a time of day HH:MM:SS, 00:00:00 to 23:59:59.
+// refClock is a time of day HH:MM:SS as the standard library parses one, eight bytes
+// exactly.
 func refClock(s string) bool {
-	if len(s) != 8 || s[2] != ':' || s[5] != ':' {
-		return false
-	}
-	h, ok1 := refDigits(s[0:2])
-	m, ok2 := refDigits(s[3:5])
-	sec, ok3 := refDigits(s[6:8])
-	return ok1 && ok2 && ok3 && h < 24 && m < 60 && sec < 60
+	_, err := time.Parse(time.TimeOnly, s)
+	return err == nil && len(s) == len(time.TimeOnly)
 }
 
-// refControl is a control character by Unicode's definition: general category Cc.
 func refControl(r rune) bool { return unicode.Is(unicode.Cc, r) }
