@@ -63,10 +63,7 @@ func TestWritesWithInsertsWhereLoadDataIsRefused(t *testing.T) {
 // while a duplicate alone (skipped too) is no failure.
 func TestARowTheDatabaseSkipsFailsTheWrite(t *testing.T) {
 	eachWriteMode(t, func(t *testing.T, mode writeMode) {
-		tdb := testenv.NewDB(t)
-		if tdb.DSN == "" {
-			t.Skip("SQLite has no partitions")
-		}
+		tdb := newMySQLDB(t, "SQLite has no partitions")
 		w := mode.writer(tdb.DB, testenv.Logger(t))
 		now := time.Now()
 		stored := report("P1", "10:00:00", now)
@@ -103,10 +100,7 @@ func TestASkippedRowBehindManyDuplicatesFailsTheWrite(t *testing.T) {
 	eachWriteMode(t, func(t *testing.T, mode writeMode) {
 		for _, kept := range []string{"", "64"} {
 			t.Run("max_error_count="+cmp.Or(kept, "as set"), func(t *testing.T) {
-				tdb := testenv.NewDB(t)
-				if tdb.DSN == "" {
-					t.Skip("SQLite has no partitions")
-				}
+				tdb := newMySQLDB(t, "SQLite has no partitions")
 				db := tdb.DB
 				if kept != "" {
 					cfg, err := mysql.ParseDSN(tdb.DSN)
@@ -162,10 +156,7 @@ func TestASkippedRowBehindManyDuplicatesFailsTheWrite(t *testing.T) {
 // be: the staging table of devices is refused, and the writer falls back to INSERTs as
 // for a refused LOAD DATA, rather than failing every batch.
 func TestWritesWithInsertsWithoutTheStagingTable(t *testing.T) {
-	tdb := testenv.NewDB(t)
-	if tdb.DSN == "" {
-		testenv.Missing(t, "the staging table needs a real MySQL")
-	}
+	tdb := newMySQLDB(t, "the staging table needs a real MySQL")
 	cfg, err := mysql.ParseDSN(tdb.DSN)
 	if err != nil {
 		t.Fatal(err)
